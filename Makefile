@@ -1,0 +1,45 @@
+# One command installs everything and runs the main job; one installs everything and runs all tests.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run emulator test lint typecheck pytest bench clean web web-check install
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m emulator --port 8765
+
+emulator: $(STAMP)
+	$(PY) -m emulator --port 8765
+
+test: $(STAMP) lint typecheck pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m bench.emulator_bench
+
+clean:
+	rm -rf $(VENV)
+
+web:
+	cd bots/web && npm ci && npm run build
+
+web-check:
+	cd bots/web && npm ci && npm run check

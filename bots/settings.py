@@ -1,0 +1,117 @@
+"""The one typed settings object, read from the environment and `.env` at the edge.
+
+Everything below the bot entry points takes plain arguments; only `load_settings()` looks at the
+environment, so tests and embedders can build a `Settings` directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SYSTEM_INSTRUCTION = (
+    "You are a friendly, concise voice assistant. Answer in one or two short sentences. "
+    "Use your tools for the time, arithmetic and the user's notes."
+)
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, with the environment variable to fix."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the bots. Environment variable = field name in upper case."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    google_api_key: SecretStr | None = Field(
+        None, description="Gemini API key; unset means the local emulator is used"
+    )
+    gemini_model: str = Field("gemini-3.1-flash-live-preview", description="Live model name")
+    gemini_voice: str = Field("Charon", description="prebuilt voice name")
+    gemini_language: str = Field("en-US", description="BCP-47 language of speech")
+    system_instruction: str = Field(DEFAULT_SYSTEM_INSTRUCTION, description="system instruction")
+    system_instruction_file: Path | None = Field(
+        None, description="file whose text replaces SYSTEM_INSTRUCTION"
+    )
+    response_modality: Literal["AUDIO", "TEXT"] = Field(
+        "AUDIO", description="AUDIO: Gemini speaks; TEXT: Gemini writes and a TTS stage speaks"
+    )
+    thinking_level: Literal["minimal", "low", "medium", "high"] | None = Field(
+        None, description="thinking level for gemini-3.1 models"
+    )
+    vad_disabled: bool = Field(False, description="turn off Gemini's automatic activity detection")
+    vad_start_sensitivity: Literal["HIGH", "LOW"] | None = Field(None, description="VAD start")
+    vad_end_sensitivity: Literal["HIGH", "LOW"] | None = Field(None, description="VAD end")
+    vad_prefix_padding_ms: int | None = Field(None, ge=0, le=5000, description="VAD padding")
+    vad_silence_duration_ms: int | None = Field(
+        None, ge=0, le=10000, description="silence that ends a user turn"
+    )
+    context_window_compression: bool = Field(True, description="sliding-window compression")
+    compression_trigger_tokens: int | None = Field(None, gt=0, description="compress above this")
+    tool_timeout_secs: float = Field(10.0, gt=0, le=600, description="default tool timeout")
+    data_dir: Path = Field(Path("data"), description="folder for notes and transcripts")
+    transcript_dir: Path | None = Field(
+        None, description="transcripts (default DATA_DIR/transcripts)"
+    )
+    daily_api_key: SecretStr | None = Field(None, description="Daily REST API key")
+    daily_api_url: str = Field("https://api.daily.co/v1", description="Daily REST base URL")
+    daily_room_url: str | None = Field(None, description="reuse this Daily room")
+    emulator_url: str | None = Field(None, description="https://HOST:PORT of a running emulator")
+    emulator_ca: Path | None = Field(None, description="the emulator's CA PEM")
+
+    @field_validator("gemini_model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must name a Gemini Live model, e.g. gemini-3.1-flash-live-preview")
+        return value.removeprefix("models/")
+
+    @field_validator("google_api_key", "daily_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _instruction_file(self) -> Settings:
+        if self.system_instruction_file is not None:
+            try:
+                text = self.system_instruction_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"SYSTEM_INSTRUCTION_FILE {self.system_instruction_file}: {exc.strerror}"
+                ) from exc
+            if not text:
+                raise ValueError(f"SYSTEM_INSTRUCTION_FILE {self.system_instruction_file} is empty")
+            self.system_instruction = text
+        return self
+
+    @property
+    def uses_emulator(self) -> bool:
+        """No key means the local emulator; the banner says so."""
+        return self.google_api_key is None
+
+    @property
+    def transcripts(self) -> Path:
+        return self.transcript_dir or self.data_dir / "transcripts"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and `.env`, naming the variable of any bad value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p != "__root__"]
+            name = loc[0].upper() if loc else "settings"
+            got = err.get("input")
+            shown = "" if loc == [] or name.endswith("_KEY") else f" (got {got!r})"
+            lines.append(f"{name}: {err.get('msg', 'invalid value')}{shown}")
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,508 @@
+/**
+ * The page: connects to the bot over SmallWebRTC, plays its voice, and shows
+ * the connection state, the conversation as text and the tool calls.
+ *
+ * URL options: `?autoconnect=1` connects on load; `?video=1` shows the camera
+ * and screen-share buttons even when the bot does not announce video input.
+ */
+import "./style.css";
+
+import {
+  PipecatClient,
+  type BotReadyData,
+  type DeviceError,
+  type Participant,
+  type RTVIMessage,
+  type TransportState,
+} from "@pipecat-ai/client-js";
+import {
+  SmallWebRTCTransport,
+  type SmallWebRTCTransportConstructorOptions,
+} from "@pipecat-ai/small-webrtc-transport";
+
+import { Conversation, type ToolView, type TurnView } from "./conversation";
+import { LocalMediaManager } from "./media";
+
+type DisplayState = "disconnected" | "connecting" | "connected" | "ready" | "reconnecting" | "error";
+
+/** The test hook on `window.__agent`. */
+interface AgentDebug {
+  state: DisplayState;
+  transportState: TransportState;
+  events: string[];
+  transcript: TurnView[];
+  tools: ToolView[];
+  errors: string[];
+  audioLevel(): number;
+  micLevel(): number;
+  client: PipecatClient;
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+declare global {
+  interface Window {
+    __agent: AgentDebug;
+  }
+}
+
+/** Sees every RTVI message before the client dispatches it. */
+class ObservedClient extends PipecatClient {
+  onRawMessage: ((ev: RTVIMessage) => void) | null = null;
+
+  protected override handleMessage(ev: RTVIMessage): void {
+    this.onRawMessage?.(ev);
+    super.handleMessage(ev);
+  }
+}
+
+const MAX_EVENTS = 10000;
+const params = new URLSearchParams(location.search);
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+const ui = {
+  state: $<HTMLSpanElement>("state"),
+  connect: $<HTMLButtonElement>("connect"),
+  disconnect: $<HTMLButtonElement>("disconnect"),
+  mute: $<HTMLButtonElement>("mute"),
+  camera: $<HTMLButtonElement>("camera"),
+  screen: $<HTMLButtonElement>("screen"),
+  banner: $<HTMLDivElement>("banner"),
+  error: $<HTMLDivElement>("error"),
+  transcript: $<HTMLOListElement>("transcript"),
+  tools: $<HTMLOListElement>("tools"),
+  notices: $<HTMLOListElement>("notices"),
+  micLevel: $<HTMLMeterElement>("mic-level"),
+  botLevel: $<HTMLMeterElement>("bot-level"),
+  preview: $<HTMLVideoElement>("preview"),
+  audio: $<HTMLAudioElement>("bot-audio"),
+};
+
+// ---- audio levels (WebAudio) ----
+
+let audioCtx: AudioContext | null = null;
+const analysers: { bot: AnalyserNode | null; mic: AnalyserNode | null } = { bot: null, mic: null };
+const analysedTracks: { bot: string | null; mic: string | null } = { bot: null, mic: null };
+
+function ensureAudioContext(): AudioContext {
+  audioCtx ??= new AudioContext();
+  if (audioCtx.state === "suspended") void audioCtx.resume();
+  return audioCtx;
+}
+
+function analyse(which: "bot" | "mic", track: MediaStreamTrack): void {
+  if (analysedTracks[which] === track.id) return;
+  const ctx = ensureAudioContext();
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 1024;
+  ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+  analysers[which] = analyser;
+  analysedTracks[which] = track.id;
+}
+
+/** Root mean square of the current audio frame, 0 (silence) to 1. */
+function rms(which: "bot" | "mic"): number {
+  const analyser = analysers[which];
+  if (!analyser) return 0;
+  const buf = new Float32Array(analyser.fftSize);
+  analyser.getFloatTimeDomainData(buf);
+  let sum = 0;
+  for (const v of buf) sum += v * v;
+  return Math.sqrt(sum / buf.length);
+}
+
+/** Plays the bot's voice and measures it. */
+function playBot(track: MediaStreamTrack): void {
+  if (analysedTracks.bot === track.id) return;
+  // Chrome only feeds a remote track to WebAudio while a media element plays
+  // it, so the <audio> element comes first.
+  ui.audio.srcObject = new MediaStream([track]);
+  void ui.audio.play().catch(() => notice("Click anywhere to hear the bot."));
+  analyse("bot", track);
+}
+
+/**
+ * The transport reports a remote track only when it unmutes. A peer connection
+ * rebuilt after an ICE failure can bring a track that never does, so the
+ * receivers are checked as well.
+ */
+function syncBotAudio(): void {
+  const pc = (transport as unknown as { pc: RTCPeerConnection | null }).pc;
+  const track = pc?.getReceivers().find((r) => r.track.kind === "audio")?.track;
+  if (track && track.readyState === "live" && !track.muted) playBot(track);
+}
+
+// ---- client ----
+
+const media = new LocalMediaManager();
+const transport = new SmallWebRTCTransport({
+  waitForICEGathering: false,
+  // The default media manager (Daily's) loads code from a CDN; see media.ts.
+  mediaManager: media as unknown as SmallWebRTCTransportConstructorOptions["mediaManager"],
+});
+media.attach(transport);
+
+let transportState: TransportState = "disconnected";
+let botReady = false;
+let reconnecting = false;
+let fatal: string | null = null;
+let connecting = false;
+let videoCapable = params.get("video") === "1";
+let screenCapable = videoCapable;
+
+const conversation = new Conversation(() => scheduleRender());
+
+const client = new ObservedClient({
+  transport,
+  enableMic: true,
+  enableCam: false,
+  callbacks: {
+    onTransportStateChanged: (state) => {
+      transportState = state;
+      if (state === "disconnected" || state === "error") {
+        botReady = false;
+        reconnecting = false;
+      }
+      update();
+    },
+    onBotReady: (data: BotReadyData) => {
+      botReady = true;
+      const caps = (data as { capabilities?: Record<string, boolean | null> }).capabilities;
+      if (caps?.video_in === true) videoCapable = true;
+      if (caps?.screen_in === true || (caps?.screen_in == null && caps?.video_in === true)) {
+        screenCapable = true;
+      }
+      update();
+    },
+    onBotDisconnected: () => notice("The bot left the session."),
+    onError: (message: RTVIMessage) => {
+      const data = (message.data ?? {}) as { error?: string; message?: string; fatal?: boolean };
+      let text = data.error ?? data.message ?? "Unknown error";
+      // A failed POST /start comes as an error-response from the client itself.
+      if (message.type === "error-response") text = `Could not start the bot: ${text}`;
+      window.__agent.errors.push(text);
+      if (data.fatal) {
+        fatal = text;
+      } else {
+        notice(text);
+      }
+      update();
+    },
+    onDeviceError: (error: DeviceError) => {
+      notice(`${error.devices.join(", ")}: ${error.type}${error.message ? ` (${error.message})` : ""}`);
+    },
+    onScreenShareError: (message: string) => notice(`Screen share: ${message}`),
+    onTrackStarted: (track: MediaStreamTrack, participant?: Participant) => {
+      if (participant?.local) {
+        if (track.kind === "audio") analyse("mic", track);
+        else showPreview(track);
+        update();
+        return;
+      }
+      if (track.kind === "audio") playBot(track);
+    },
+    onTrackStopped: (track: MediaStreamTrack, participant?: Participant) => {
+      if (participant?.local && track.kind === "video") hidePreview(track);
+      update();
+    },
+    onScreenTrackStarted: (track: MediaStreamTrack) => {
+      showPreview(track);
+      update();
+    },
+    onScreenTrackStopped: (track: MediaStreamTrack) => {
+      hidePreview(track);
+      update();
+    },
+  },
+});
+
+media.onScreenShareEnded = () => {
+  // Keeps the transport's track status (sent to the bot) in step.
+  if (client.isSharingScreen) void client.enableScreenShare(false);
+  update();
+};
+
+client.onRawMessage = (ev: RTVIMessage) => {
+  const events = window.__agent.events;
+  events.push(ev.type);
+  if (events.length > MAX_EVENTS) events.splice(0, events.length - MAX_EVENTS);
+  const data = (ev.data ?? {}) as Record<string, unknown>;
+  const text = typeof data.text === "string" ? data.text : "";
+  switch (ev.type) {
+    case "user-transcription":
+      conversation.userTranscription(text, data.final !== false);
+      break;
+    case "user-llm-text":
+      conversation.userLlmText(text);
+      break;
+    case "user-started-speaking":
+      conversation.userStartedSpeaking();
+      break;
+    case "bot-llm-started":
+      conversation.botLlmStarted();
+      break;
+    case "bot-llm-stopped":
+      conversation.botLlmStopped();
+      break;
+    case "bot-started-speaking":
+      conversation.botStartedSpeaking();
+      break;
+    case "bot-stopped-speaking":
+      conversation.botStoppedSpeaking();
+      break;
+    case "bot-llm-text":
+      conversation.botLlmText(text);
+      break;
+    case "bot-transcription":
+      conversation.botTranscription(text);
+      break;
+    case "bot-output":
+      conversation.botOutput(text, typeof data.segment_id === "number" ? data.segment_id : undefined);
+      break;
+    case "bot-interrupted":
+      conversation.botInterrupted();
+      break;
+    case "llm-function-call-started":
+      conversation.toolStarted(str(data.function_name));
+      break;
+    case "llm-function-call-in-progress":
+      conversation.toolInProgress(
+        str(data.tool_call_id) ?? "",
+        str(data.function_name),
+        data.arguments,
+      );
+      break;
+    case "llm-function-call-stopped":
+      conversation.toolStopped(
+        str(data.tool_call_id) ?? "",
+        str(data.function_name),
+        data.cancelled === true,
+        data.result,
+      );
+      break;
+    case "server-message":
+      onServerMessage(data);
+      break;
+  }
+};
+
+function onServerMessage(data: Record<string, unknown>): void {
+  switch (data.type) {
+    case "service-reconnecting": {
+      reconnecting = true;
+      const service = str(data.service) ?? "the model";
+      const attempt = typeof data.attempt === "number" ? ` (attempt ${data.attempt})` : "";
+      ui.banner.textContent = str(data.message) ?? `Reconnecting to ${service}${attempt}…`;
+      update();
+      break;
+    }
+    case "service-reconnected":
+      reconnecting = false;
+      update();
+      break;
+    case "tool-activity":
+      conversation.toolActivity(data);
+      break;
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" && v ? v : undefined;
+}
+
+// ---- actions ----
+
+async function connect(): Promise<void> {
+  if (connecting || ["connecting", "connected", "ready"].includes(displayState())) return;
+  ensureAudioContext();
+  connecting = true;
+  fatal = null;
+  update();
+  try {
+    await client.startBotAndConnect({
+      endpoint: "/start",
+      requestData: { transport: "webrtc", enableDefaultIceServers: false },
+    });
+  } catch (e) {
+    fatal ??= `Could not connect: ${e instanceof Error ? e.message : String(e)}`;
+    window.__agent.errors.push(fatal);
+  } finally {
+    connecting = false;
+    update();
+  }
+}
+
+async function disconnect(): Promise<void> {
+  await client.disconnect();
+  update();
+}
+
+ui.connect.addEventListener("click", () => void connect());
+ui.disconnect.addEventListener("click", () => void disconnect());
+ui.mute.addEventListener("click", () => {
+  client.enableMic(!client.isMicEnabled);
+  update();
+});
+ui.camera.addEventListener("click", () => {
+  client.enableCam(!client.isCamEnabled);
+  update();
+});
+ui.screen.addEventListener("click", () => {
+  void client.enableScreenShare(!client.isSharingScreen);
+  update();
+});
+// Autoplay rules: a click anywhere lets a blocked <audio> and AudioContext start.
+document.addEventListener("pointerdown", () => {
+  if (audioCtx?.state === "suspended") void audioCtx.resume();
+  if (ui.audio.srcObject && ui.audio.paused) void ui.audio.play().catch(() => undefined);
+});
+
+// ---- rendering ----
+
+function displayState(): DisplayState {
+  if (fatal || transportState === "error") return "error";
+  switch (transportState) {
+    case "connected":
+    case "ready":
+      if (reconnecting) return "reconnecting";
+      return botReady ? "ready" : "connected";
+    case "initializing":
+    case "initialized":
+    case "authenticating":
+    case "authenticated":
+    case "connecting":
+      return "connecting";
+    default:
+      return connecting ? "connecting" : "disconnected";
+  }
+}
+
+function update(): void {
+  const state = displayState();
+  const agent = window.__agent;
+  agent.state = state;
+  agent.transportState = transportState;
+  ui.state.textContent = state;
+  ui.state.dataset.state = state;
+
+  const live = state === "connecting" || state === "connected" || state === "ready" || state === "reconnecting";
+  ui.connect.hidden = live;
+  ui.connect.disabled = connecting;
+  ui.disconnect.hidden = !live;
+
+  const micOn = client.isMicEnabled;
+  ui.mute.textContent = micOn ? "Mute" : "Unmute";
+  ui.mute.setAttribute("aria-pressed", String(!micOn));
+
+  ui.camera.hidden = !videoCapable;
+  ui.camera.textContent = client.isCamEnabled ? "Stop camera" : "Camera";
+  ui.camera.setAttribute("aria-pressed", String(client.isCamEnabled));
+  ui.screen.hidden = !screenCapable;
+  ui.screen.textContent = client.isSharingScreen ? "Stop sharing" : "Share screen";
+  ui.screen.setAttribute("aria-pressed", String(client.isSharingScreen));
+
+  ui.banner.hidden = state !== "reconnecting";
+  ui.error.hidden = !fatal;
+  ui.error.textContent = fatal ?? "";
+}
+
+let renderQueued = false;
+function scheduleRender(): void {
+  if (renderQueued) return;
+  renderQueued = true;
+  queueMicrotask(() => {
+    renderQueued = false;
+    renderTranscript();
+    renderTools();
+  });
+}
+
+function renderTranscript(): void {
+  const turns = conversation.transcript.filter((t) => t.text);
+  const list = ui.transcript;
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  list.querySelector(".empty")?.remove();
+  const items = list.querySelectorAll<HTMLLIElement>("li.turn");
+  turns.forEach((turn, i) => {
+    const li = items[i] ?? list.appendChild(document.createElement("li"));
+    li.className = `turn ${turn.role}${turn.interrupted ? " interrupted" : ""}`;
+    if (li.textContent !== turn.text) li.textContent = turn.text;
+  });
+  if (nearBottom) list.scrollTop = list.scrollHeight;
+}
+
+function renderTools(): void {
+  const list = ui.tools;
+  list.querySelector(".empty")?.remove();
+  const items = list.querySelectorAll<HTMLLIElement>("li.tool");
+  conversation.tools.forEach((tool, i) => {
+    let li = items[i];
+    if (!li) {
+      li = list.appendChild(document.createElement("li"));
+      li.className = "tool";
+      for (const part of ["name", "status", "detail"]) {
+        li.appendChild(document.createElement("span")).className = part;
+      }
+    }
+    li.dataset.status = tool.status;
+    if (tool.id) li.dataset.id = tool.id;
+    const [name, status, detail] = Array.from(li.children) as HTMLSpanElement[];
+    name.textContent = tool.name;
+    status.textContent =
+      tool.durationMs === null ? tool.status : `${tool.status} · ${formatMs(tool.durationMs)}`;
+    detail.textContent = tool.detail;
+    detail.hidden = !tool.detail;
+  });
+}
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function notice(text: string): void {
+  const li = document.createElement("li");
+  li.textContent = text;
+  ui.notices.prepend(li);
+  while (ui.notices.children.length > 5) ui.notices.lastElementChild?.remove();
+  (ui.notices.closest("section") as HTMLElement).hidden = false;
+}
+
+function showPreview(track: MediaStreamTrack): void {
+  ui.preview.srcObject = new MediaStream([track]);
+  ui.preview.hidden = false;
+}
+
+function hidePreview(track: MediaStreamTrack): void {
+  const shown = (ui.preview.srcObject as MediaStream | null)?.getVideoTracks()[0];
+  if (shown && shown.id !== track.id) return;
+  const other = client.tracks().local.screenVideo ?? client.tracks().local.video;
+  if (other && other.id !== track.id && other.readyState === "live") {
+    showPreview(other);
+    return;
+  }
+  ui.preview.srcObject = null;
+  ui.preview.hidden = true;
+}
+
+setInterval(() => {
+  if (transportState === "connected" || transportState === "ready") syncBotAudio();
+  ui.botLevel.value = Math.min(1, rms("bot") * 4);
+  ui.micLevel.value = client.isMicEnabled ? Math.min(1, rms("mic") * 4) : 0;
+}, 100);
+
+window.__agent = {
+  state: "disconnected",
+  transportState,
+  events: [],
+  transcript: conversation.transcript,
+  tools: conversation.tools,
+  errors: [],
+  audioLevel: () => rms("bot"),
+  micLevel: () => rms("mic"),
+  client,
+  connect,
+  disconnect,
+};
+update();
+
+if (params.get("autoconnect") === "1") void connect();

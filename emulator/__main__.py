@@ -1,0 +1,124 @@
+"""`gemini-live-emulator` / `python -m emulator`: serve the Live API locally until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from loguru import logger
+
+DEFAULT_CERT_DIR = (
+    Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")))
+    / "gemini-live-agent"
+    / "emulator-certs"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gemini-live-emulator",
+        description="A local server speaking the Gemini Live API (BidiGenerateContent) over TLS.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
+    p.add_argument(
+        "--cert-dir", type=Path, default=DEFAULT_CERT_DIR, help="where the CA and certificate live"
+    )
+    p.add_argument(
+        "--cert-host",
+        action="append",
+        default=[],
+        help="extra host name or address for the certificate (repeatable), e.g. a compose service",
+    )
+    p.add_argument("--api-key", help="accept only this API key (default: any non-empty key)")
+    p.add_argument("--scenario", type=Path, help="a scenario file (YAML or JSON) scripting turns")
+    p.add_argument(
+        "--pace",
+        type=float,
+        default=1.0,
+        help="speed of audio output relative to real time; 0 sends each turn at once (default 1)",
+    )
+    p.add_argument(
+        "--lead-ms", type=int, default=200, help="how far output audio runs ahead of real time"
+    )
+    p.add_argument("--first-audio-ms", type=int, default=0, help="added delay before each answer")
+    p.add_argument(
+        "--connection-lifetime-s",
+        type=float,
+        default=600.0,
+        help="send goAway and close a connection after this long, as the service does; 0 disables",
+    )
+    p.add_argument(
+        "--goaway-lead-s", type=float, default=10.0, help="goAway time_left (default 10)"
+    )
+    p.add_argument("--handle-ttl-s", type=float, default=7200.0, help="resumption handle lifetime")
+    p.add_argument("--no-warm", action="store_true", help="load Whisper and Piper on first use")
+    p.add_argument("--log-level", default=os.environ.get("EMULATOR_LOG_LEVEL", "INFO"))
+    return p
+
+
+async def serve(args: argparse.Namespace) -> int:
+    from emulator import speech
+    from emulator.scenario import ScenarioError, load_scenario
+    from emulator.server import Emulator, start
+
+    try:
+        scenario = load_scenario(args.scenario) if args.scenario else None
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not args.no_warm:
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            loop.run_in_executor(None, speech.Transcriber.shared().warm_up),
+            loop.run_in_executor(None, speech.Synthesizer.shared().warm_up),
+        )
+    emulator = Emulator(
+        api_key=args.api_key,
+        scenario=scenario,
+        pace=args.pace,
+        lead_s=args.lead_ms / 1000,
+        first_audio_ms=args.first_audio_ms,
+        connection_lifetime_s=args.connection_lifetime_s or None,
+        goaway_lead_s=args.goaway_lead_s,
+        handle_ttl_s=args.handle_ttl_s,
+    )
+    try:
+        running = await start(
+            emulator,
+            host=args.host,
+            port=args.port,
+            cert_dir=args.cert_dir,
+            cert_hosts=tuple(args.cert_host),
+        )
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(running.ready_line, flush=True)
+    logger.info(
+        f"Gemini Live emulator on {running.base_url} (local emulator, not Gemini); "
+        f"trust {running.certs.ca}"
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logger.info("stopping")
+    await running.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logger.remove()
+    logger.add(sys.stderr, level=args.log_level.upper())
+    sys.exit(asyncio.run(serve(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""The emulator's HTTPS server: Live API WebSockets, auth tokens, and a control API for tests.
+
+Everything shares one TLS port, as the real endpoint does: `/ws/...BidiGenerateContent` for the
+Live API, `/{version}/auth_tokens` for ephemeral tokens, and `/emulator/...` for fault injection and
+inspection, which the real service does not have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from loguru import logger
+
+from emulator.certs import DEFAULT_HOSTS, CertPaths, ensure_certs, server_ssl_context
+from emulator.scenario import Scenario
+from emulator.session import CloseSession, LiveSession
+from emulator.state import Conversation
+from emulator.tokens import TokenStore
+from emulator.wire import WireError
+
+WS_PATH = re.compile(
+    r"^/+ws/google\.ai\.generativelanguage\.(v1|v1beta|v1alpha)\.GenerativeService\."
+    r"(BidiGenerateContent|BidiGenerateContentConstrained)$"
+)
+HARD_MESSAGE_LIMIT = 32 * 1024 * 1024
+MAX_KEPT_SESSIONS = 500
+
+
+@dataclass
+class Faults:
+    """Connection faults injected through `POST /emulator/faults`."""
+
+    refuse_connections: int = 0
+    refuse_until: float = 0.0
+
+    def refusing(self) -> bool:
+        if self.refuse_connections > 0:
+            self.refuse_connections -= 1
+            return True
+        return time.monotonic() < self.refuse_until
+
+
+@dataclass
+class Emulator:
+    """Process-wide state: sessions, resumption handles, tokens, scenario and options."""
+
+    api_key: str | None = None
+    scenario: Scenario | None = None
+    pace: float = 1.0
+    lead_s: float = 0.2
+    first_audio_ms: int = 0
+    connection_lifetime_s: float | None = 600.0
+    goaway_lead_s: float = 10.0
+    handle_ttl_s: float = 7200.0
+    sessions: dict[str, LiveSession] = field(default_factory=dict)
+    live_by_conversation: dict[str, LiveSession] = field(default_factory=dict)
+    handles: dict[str, tuple[Conversation, float]] = field(default_factory=dict)
+    tokens: TokenStore = field(default_factory=TokenStore)
+    faults: Faults = field(default_factory=Faults)
+
+    def issue_handle(self, conv: Conversation) -> str:
+        """A new resumption handle for the conversation as it is now."""
+        handle = f"handle-{secrets.token_urlsafe(18)}"
+        self.handles[handle] = (conv, time.time())
+        return handle
+
+    def resolve_handle(self, handle: str) -> Conversation | None:
+        """The conversation a handle resumes, or None when unknown or past its lifetime."""
+        entry = self.handles.get(handle)
+        if entry is None:
+            return None
+        conv, issued = entry
+        if time.time() - issued > self.handle_ttl_s:
+            del self.handles[handle]
+            return None
+        return conv
+
+    def find(self, ident: str) -> LiveSession | None:
+        """A connection by its id, or the live connection of a conversation id."""
+        return self.sessions.get(ident) or self.live_by_conversation.get(ident)
+
+    def _keep(self, session: LiveSession) -> None:
+        self.sessions[session.id] = session
+        if len(self.sessions) > MAX_KEPT_SESSIONS:
+            for sid in [s for s, v in self.sessions.items() if not v.open][:50]:
+                del self.sessions[sid]
+
+    # ------------------------------------------------------------------ HTTP handlers
+
+    def _credential(self, request: web.Request, constrained: bool) -> tuple[str | None, str | None]:
+        """Return (api_key, token name) from the places official clients put them."""
+        if constrained:
+            auth = request.headers.get("Authorization", "")
+            token = auth[len("Token ") :].strip() if auth.startswith("Token ") else None
+            token = token or request.query.get("access_token") or request.query.get("key")
+            return None, token
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        return key, None
+
+    def _key_ok(self, key: str | None) -> bool:
+        if not key or key.startswith("auth_tokens/"):
+            return False
+        if self.api_key is None:
+            return True
+        return hmac.compare_digest(key.encode(), self.api_key.encode())
+
+    async def live(self, request: web.Request) -> web.StreamResponse:
+        match = WS_PATH.match(request.path)
+        if match is None:
+            return _json_error(404, f"Not found: {request.path}")
+        if self.faults.refusing():
+            logger.info("refusing a connection (fault injection)")
+            return _json_error(503, "The service is currently unavailable.")
+        api_version, method = match.groups()
+        constrained = method.endswith("Constrained")
+        key, token = self._credential(request, constrained)
+        ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_LIMIT, compress=True, heartbeat=None)
+        await ws.prepare(request)
+        session = LiveSession(self, ws, request, api_version=api_version, token=token)
+        self._keep(session)
+        if constrained and not token:
+            await _refuse(
+                session, 1008, "Ephemeral token required: send 'Authorization: Token ...'."
+            )
+        elif not constrained and not self._key_ok(key):
+            reason = (
+                "Ephemeral tokens are only accepted on BidiGenerateContentConstrained."
+                if key and key.startswith("auth_tokens/")
+                else "API key not valid. Please pass a valid API key."
+            )
+            await _refuse(session, 1008, reason)
+        else:
+            await session.run()
+        return ws
+
+    async def create_token(self, request: web.Request) -> web.Response:
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        if not self._key_ok(key):
+            return _json_error(
+                400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"
+            )
+        try:
+            body = await request.json()
+            token = self.tokens.create(body if isinstance(body, dict) else {})
+        except (json.JSONDecodeError, WireError) as exc:
+            return _json_error(400, f"Invalid request: {exc}", "INVALID_ARGUMENT")
+        return web.json_response(token.to_json())
+
+    async def list_sessions(self, request: web.Request) -> web.Response:
+        return web.json_response([s.summary() for s in self.sessions.values()])
+
+    async def get_session(self, request: web.Request) -> web.Response:
+        session = self.find(request.match_info["sid"])
+        if session is None:
+            return _json_error(404, "No such session.")
+        return web.json_response(session.summary())
+
+    async def control(self, request: web.Request) -> web.Response:
+        session = self.find(request.match_info["sid"])
+        if session is None:
+            return _json_error(404, "No such session.")
+        action = request.match_info["action"]
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except json.JSONDecodeError:
+            return _json_error(400, "The body must be JSON.")
+        if not isinstance(body, dict):
+            return _json_error(400, "The body must be a JSON object.")
+        if not session.open and action != "latency":
+            return _json_error(409, f"Session {session.id} is closed.")
+        try:
+            if action == "say":
+                text = body.get("text")
+                if not isinstance(text, str) or not text.strip():
+                    return _json_error(400, 'say needs {"text": "..."}.')
+                await session.say(text)
+            elif action == "tool_call":
+                name = body.get("name")
+                args = body.get("args") or {}
+                if not isinstance(name, str) or not isinstance(args, dict):
+                    return _json_error(400, 'tool_call needs {"name": ..., "args": {...}}.')
+                await session.call_tool(name, args)
+            elif action == "goaway":
+                time_left = float(body.get("time_left_s", 1.0))
+                await session.go_away(time_left)
+            elif action == "drop":
+                session.drop()
+            elif action == "latency":
+                session.first_audio_ms = max(0, int(body.get("first_audio_ms", 0)))
+            else:
+                return _json_error(404, f"Unknown control action {action!r}.")
+        except (ValueError, TypeError) as exc:
+            return _json_error(400, str(exc))
+        except (asyncio.CancelledError, CloseSession, ConnectionError):
+            return _json_error(409, f"Session {session.id} is closing.")
+        return web.json_response({"ok": True, "session": session.id})
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return _json_error(400, "The body must be JSON.")
+        if not isinstance(body, dict):
+            return _json_error(400, "The body must be a JSON object.")
+        if "refuse_connections" in body:
+            self.faults.refuse_connections = max(0, int(body["refuse_connections"]))
+        if "refuse_for_s" in body:
+            self.faults.refuse_until = time.monotonic() + max(0.0, float(body["refuse_for_s"]))
+        if body.get("reset"):
+            self.faults = Faults()
+        return web.json_response(
+            {
+                "refuse_connections": self.faults.refuse_connections,
+                "refuse_for_s": max(0.0, self.faults.refuse_until - time.monotonic()),
+            }
+        )
+
+    async def set_defaults(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return _json_error(400, "The body must be JSON.")
+        if "first_audio_ms" in body:
+            self.first_audio_ms = max(0, int(body["first_audio_ms"]))
+        return web.json_response({"first_audio_ms": self.first_audio_ms})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "sessions": len(self.live_by_conversation)})
+
+    def app(self) -> web.Application:
+        """The aiohttp application serving every route."""
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_get("/emulator/healthz", self.health)
+        app.router.add_get("/emulator/sessions", self.list_sessions)
+        app.router.add_get("/emulator/sessions/{sid}", self.get_session)
+        app.router.add_post("/emulator/sessions/{sid}/{action}", self.control)
+        app.router.add_post("/emulator/faults", self.set_faults)
+        app.router.add_post("/emulator/latency", self.set_defaults)
+        app.router.add_post(r"/{version:v1|v1beta|v1alpha}/auth_tokens", self.create_token)
+        app.router.add_get("/{tail:.*}", self.live)
+        return app
+
+
+def _json_error(status: int, message: str, code: str | None = None) -> web.Response:
+    body = {
+        "error": {"code": status, "message": message, "status": code or _STATUS.get(status, "")}
+    }
+    return web.json_response(body, status=status)
+
+
+_STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ABORTED", 503: "UNAVAILABLE"}
+
+
+async def _refuse(session: LiveSession, code: int, reason: str) -> None:
+    """Close after reading the client's first message, as the service answers a bad setup."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(session.ws.receive(), timeout=5)
+    await session.close(code, reason)
+    session.closed_at = time.time()
+
+
+@dataclass
+class Running:
+    """A started emulator: where it listens and which CA clients must trust."""
+
+    emulator: Emulator
+    host: str
+    port: int
+    certs: CertPaths
+    runner: web.AppRunner
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
+
+    @property
+    def ready_line(self) -> str:
+        return f"ready {self.base_url} ca={self.certs.ca}"
+
+    async def stop(self) -> None:
+        for session in list(self.emulator.sessions.values()):
+            if session.open:
+                await session.close(1001, "The emulator is shutting down.")
+        await self.runner.cleanup()
+
+
+async def start(
+    emulator: Emulator,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    cert_dir: Path,
+    cert_hosts: tuple[str, ...] = (),
+) -> Running:
+    """Start serving; `port=0` picks a free port, reported on the result."""
+    hosts = tuple(
+        dict.fromkeys(
+            (*DEFAULT_HOSTS, *cert_hosts, *([host] if host not in ("0.0.0.0", "::") else []))
+        )
+    )
+    certs = ensure_certs(cert_dir, hosts)
+    runner = web.AppRunner(
+        emulator.app(), access_log=None, handle_signals=False, shutdown_timeout=1
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=server_ssl_context(certs))
+    await site.start()
+    server = site._server
+    assert server is not None
+    bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    return Running(emulator, host, bound, certs, runner)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    emulator: Emulator | None = None, *, cert_dir: Path, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[Running]:
+    """Run an emulator in this event loop for the duration of a `with` block (tests use it)."""
+    started = await start(emulator or Emulator(), host=host, port=port, cert_dir=cert_dir)
+    try:
+        yield started
+    finally:
+        await started.stop()

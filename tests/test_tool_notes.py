@@ -1,0 +1,329 @@
+"""The notes tools: per-user SQLite storage, privacy, and what Pipecat sees of the tools."""
+
+import asyncio
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
+from pipecat.services.llm_service import FunctionCallParams
+
+from bots.tools import assistant_tools, calculate, get_current_time
+from bots.tools.notes import MAX_NOTE_CHARS, NotesStore, make_notes_tools
+
+
+async def call_like_pipecat(function: Any, **arguments: Any) -> Any:
+    """Invoke a direct function the way LLMService does and return what it reported."""
+    results: list[Any] = []
+
+    async def result_callback(result: Any, *, properties: Any = None) -> None:
+        results.append(result)
+
+    params = FunctionCallParams(
+        function_name=function.__name__,
+        tool_call_id="call-1",
+        arguments=arguments,
+        llm=cast(Any, None),
+        pipeline_worker=cast(Any, None),
+        context=LLMContext(),
+        result_callback=result_callback,
+    )
+    await DirectFunctionWrapper(function).invoke(args=arguments, params=params)
+    assert len(results) == 1, "a direct function must report exactly one result"
+    return results[0]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "private" / "notes.sqlite"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[NotesStore]:
+    with NotesStore(db_path) as notes_store:
+        yield notes_store
+
+
+def tools_by_name(store: NotesStore, user_id: str) -> dict[str, Any]:
+    return {tool.__name__: tool for tool in make_notes_tools(store, user_id)}
+
+
+def texts(notes: list[Any]) -> list[str]:
+    return [note.text for note in notes]
+
+
+# --- NotesStore ------------------------------------------------------------------------
+
+
+def test_notes_are_listed_oldest_first_with_increasing_ids(store: NotesStore) -> None:
+    first = store.add("ana", "my favorite color is blue")
+    second = store.add("ana", "the locker code is 4711")
+    assert second > first
+    assert texts(store.list("ana")) == ["my favorite color is blue", "the locker code is 4711"]
+    assert store.list("ana")[0].user_id == "ana"
+
+
+def test_notes_for_two_users_are_kept_apart(store: NotesStore) -> None:
+    store.add("ana", "ana's secret")
+    store.add("bo", "bo's secret")
+    assert texts(store.list("ana")) == ["ana's secret"]
+    assert texts(store.list("bo")) == ["bo's secret"]
+    assert texts(store.search("ana", "secret")) == ["ana's secret"]
+    assert store.list("carla") == []
+
+
+def test_whitespace_in_a_note_is_collapsed(store: NotesStore) -> None:
+    store.add("ana", "  buy\n milk   and\teggs ")
+    assert texts(store.list("ana")) == ["buy milk and eggs"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_an_empty_note_is_refused(store: NotesStore, text: str) -> None:
+    with pytest.raises(ValueError, match="needs some text"):
+        store.add("ana", text)
+
+
+def test_an_overlong_note_is_refused(store: NotesStore) -> None:
+    with pytest.raises(ValueError, match="at most"):
+        store.add("ana", "x" * (MAX_NOTE_CHARS + 1))
+
+
+def test_an_empty_user_id_is_refused_rather_than_pooling_everyone(store: NotesStore) -> None:
+    with pytest.raises(ValueError):
+        store.add("", "orphan")
+    with pytest.raises(ValueError):
+        make_notes_tools(store, " ")
+
+
+def test_search_is_a_case_and_accent_insensitive_substring_match(store: NotesStore) -> None:
+    store.add("ana", "My favourite Colors are blue and green")
+    store.add("ana", "dinner at Café Central on Friday")
+    store.add("ana", "dentist on Monday")
+    assert texts(store.search("ana", "COLOR")) == ["My favourite Colors are blue and green"]
+    assert texts(store.search("ana", "cafe")) == ["dinner at Café Central on Friday"]
+    assert texts(store.search("ana", "on friday")) == ["dinner at Café Central on Friday"]
+
+
+def test_search_falls_back_to_any_meaningful_word_when_no_note_has_them_all(
+    store: NotesStore,
+) -> None:
+    store.add("ana", "my favorite color is blue")
+    store.add("ana", "the locker code is 4711")
+    assert texts(store.search("ana", "what is my favorite color?")) == ["my favorite color is blue"]
+    assert store.search("ana", "quantum chromodynamics") == []
+
+
+def test_an_empty_search_returns_every_note(store: NotesStore) -> None:
+    store.add("ana", "one")
+    store.add("ana", "two")
+    assert texts(store.search("ana", "")) == ["one", "two"]
+
+
+def test_forget_with_a_query_only_removes_notes_containing_every_word(
+    store: NotesStore,
+) -> None:
+    store.add("ana", "the locker code is 4711")
+    store.add("ana", "the bike lock code is 1234")
+    store.add("ana", "my favorite color is blue")
+    assert store.forget("ana", "locker code") == 1
+    assert texts(store.list("ana")) == ["the bike lock code is 1234", "my favorite color is blue"]
+    # No any-word fallback when deleting: "favorite food" must not take "favorite color".
+    assert store.forget("ana", "favorite food") == 0
+    assert len(store.list("ana")) == 2
+
+
+@pytest.mark.parametrize("query", [None, "", "all", "everything", "Everything!", "all my notes"])
+def test_forget_all_removes_only_that_users_notes(store: NotesStore, query: str | None) -> None:
+    store.add("ana", "a1")
+    store.add("ana", "a2")
+    store.add("bo", "b1")
+    assert store.forget("ana", query) == 2
+    assert store.list("ana") == []
+    assert texts(store.list("bo")) == ["b1"]
+
+
+def test_forget_with_a_query_never_touches_another_user(store: NotesStore) -> None:
+    store.add("ana", "shared word")
+    store.add("bo", "shared word")
+    assert store.forget("ana", "shared") == 1
+    assert texts(store.list("bo")) == ["shared word"]
+
+
+def test_the_store_survives_reopening(db_path: Path) -> None:
+    with NotesStore(db_path) as first:
+        first.add("ana", "persist me")
+    with NotesStore(db_path) as second:
+        assert texts(second.list("ana")) == ["persist me"]
+        second.add("ana", "and me")
+    with NotesStore(db_path) as third:
+        assert texts(third.list("ana")) == ["persist me", "and me"]
+
+
+def test_the_data_folder_is_0700_and_the_database_files_are_0600(
+    store: NotesStore, db_path: Path
+) -> None:
+    store.add("ana", "private")
+    assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+    # SQLite creates the WAL side files while the store is open; they hold note text too.
+    for side_file in (Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        assert side_file.exists(), side_file.name
+        assert stat.S_IMODE(side_file.stat().st_mode) == 0o600, side_file.name
+
+
+def test_the_database_uses_write_ahead_logging(store: NotesStore) -> None:
+    mode = store._conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+# --- Direct functions --------------------------------------------------------------------
+
+
+async def test_remember_note_saves_and_reports_the_users_note_count(store: NotesStore) -> None:
+    tools = tools_by_name(store, "ana")
+    assert await call_like_pipecat(tools["remember_note"], text="the locker code is 4711") == {
+        "saved": "the locker code is 4711",
+        "count": 1,
+    }
+    assert await call_like_pipecat(tools["remember_note"], text="my favorite color is blue") == {
+        "saved": "my favorite color is blue",
+        "count": 2,
+    }
+
+
+async def test_remember_note_with_empty_text_returns_an_error_result(store: NotesStore) -> None:
+    result = await call_like_pipecat(tools_by_name(store, "ana")["remember_note"], text="  ")
+    assert set(result) == {"error"}
+    assert store.list("ana") == []
+
+
+async def test_recall_notes_returns_all_notes_or_the_matching_ones(store: NotesStore) -> None:
+    store.add("ana", "my favorite color is blue")
+    store.add("ana", "the locker code is 4711")
+    recall = tools_by_name(store, "ana")["recall_notes"]
+    assert await call_like_pipecat(recall) == {
+        "notes": ["my favorite color is blue", "the locker code is 4711"]
+    }
+    assert await call_like_pipecat(recall, query="Color") == {
+        "notes": ["my favorite color is blue"]
+    }
+    assert await call_like_pipecat(recall, query="passport") == {"notes": []}
+
+
+async def test_forget_notes_reports_how_many_notes_it_deleted(store: NotesStore) -> None:
+    store.add("ana", "my favorite color is blue")
+    store.add("ana", "the locker code is 4711")
+    forget = tools_by_name(store, "ana")["forget_notes"]
+    assert await call_like_pipecat(forget, query="locker") == {"forgotten": 1}
+    assert await call_like_pipecat(forget) == {"forgotten": 1}
+    assert store.list("ana") == []
+
+
+async def test_the_tools_only_ever_see_the_user_they_were_made_for(store: NotesStore) -> None:
+    ana, bo = tools_by_name(store, "ana"), tools_by_name(store, "bo")
+    await call_like_pipecat(ana["remember_note"], text="ana's diary")
+    await call_like_pipecat(bo["remember_note"], text="bo's diary")
+    assert await call_like_pipecat(bo["recall_notes"], query="diary") == {"notes": ["bo's diary"]}
+    assert await call_like_pipecat(bo["forget_notes"], query="all") == {"forgotten": 1}
+    assert texts(store.list("ana")) == ["ana's diary"]
+
+
+async def test_concurrent_saves_from_worker_threads_are_all_kept(store: NotesStore) -> None:
+    remember = tools_by_name(store, "ana")["remember_note"]
+    await asyncio.gather(*(call_like_pipecat(remember, text=f"note {i}") for i in range(40)))
+    assert sorted(texts(store.list("ana"))) == sorted(f"note {i}" for i in range(40))
+
+
+# --- What Pipecat and Gemini Live see -------------------------------------------------------
+
+
+def test_the_notes_tools_have_the_names_the_model_must_see(store: NotesStore) -> None:
+    names = [tool.__name__ for tool in make_notes_tools(store, "ana")]
+    assert names == ["remember_note", "recall_notes", "forget_notes"]
+
+
+def test_the_schemas_pipecat_derives_have_the_expected_params_and_descriptions(
+    store: NotesStore,
+) -> None:
+    schemas = {
+        schema.name: schema
+        for schema in (
+            DirectFunctionWrapper(tool).to_function_schema()
+            for tool in make_notes_tools(store, "ana")
+        )
+    }
+    remember, recall, forget = (
+        schemas["remember_note"],
+        schemas["recall_notes"],
+        schemas["forget_notes"],
+    )
+    assert remember.required == ["text"]
+    assert remember.properties == {
+        "text": {
+            "type": "string",
+            "description": "The note to save, as one short self-contained sentence.",
+        }
+    }
+    assert recall.required == []
+    assert recall.properties["query"]["type"] == "string"
+    assert "empty" in recall.properties["query"]["description"]
+    assert forget.required == []
+    assert forget.properties["query"]["type"] == "string"
+    assert remember.description.startswith("Save a note for the user")
+    assert recall.description.startswith("Look up notes")
+    assert forget.description.startswith("Delete notes")
+    assert "ALL" in forget.description
+    # The user id is bound by the bot, never a parameter the model could set.
+    for schema in schemas.values():
+        assert "user_id" not in schema.properties
+
+
+def test_remember_note_is_flagged_not_to_be_cancelled_on_interruption(
+    store: NotesStore,
+) -> None:
+    remember, recall, forget = make_notes_tools(store, "ana")
+    assert getattr(remember, "_pipecat_cancel_on_interruption", None) is False
+    assert not hasattr(recall, "_pipecat_cancel_on_interruption")
+    assert not hasattr(forget, "_pipecat_cancel_on_interruption")
+
+
+def test_assistant_tools_come_in_a_stable_order(store: NotesStore) -> None:
+    names = [tool.__name__ for tool in assistant_tools(store, "ana")]
+    assert names == ["get_current_time", "calculate", "remember_note", "recall_notes",
+                     "forget_notes"]  # fmt: skip
+    assert assistant_tools(store, "ana")[:2] == [get_current_time, calculate]
+
+
+def test_gemini_live_registers_the_tools_and_declares_only_remember_note_non_blocking(
+    store: NotesStore,
+) -> None:
+    # Uses Pipecat-internal hooks (pinned to 1.14) to run exactly what the service does
+    # when a context arrives: auto-register the advertised direct functions, then tag the
+    # declarations it sends in the Live setup message.
+    tools = assistant_tools(store, "ana")
+    llm = GeminiLiveLLMService(
+        api_key="test-key",
+        tools=tools,
+        settings=GeminiLiveLLMService.Settings(
+            model="models/gemini-2.5-flash-native-audio-preview-12-2025"
+        ),
+    )
+    llm._register_advertised_tool_handlers(tools)
+    assert {name: item.cancel_on_interruption for name, item in llm._functions.items()} == {
+        "get_current_time": True,
+        "calculate": True,
+        "remember_note": False,
+        "recall_notes": True,
+        "forget_notes": True,
+    }
+    declarations = llm.get_llm_adapter().from_standard_tools(llm._tools_from_init)
+    llm._tag_tool_behaviors(declarations)
+    behaviors = {
+        decl["name"]: decl.get("behavior") for decl in declarations[0]["function_declarations"]
+    }
+    assert behaviors["remember_note"] == "NON_BLOCKING"
+    assert {behaviors[name] for name in behaviors if name != "remember_note"} == {None}
