@@ -1662,7 +1662,7 @@ def _flatten(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ..
     if isinstance(value, dict):
         return [pair for k, v in value.items() for pair in _flatten(v, (*path, str(k)))]
     if isinstance(value, list | tuple | set | frozenset):
-        return [pair for item in value[:1] for pair in _flatten(item, path)]
+        return [pair for item in value for pair in _flatten(item, path)]
     return [(path, _scalar_text(value))]
 
 
@@ -1683,7 +1683,7 @@ def _render_pairs(pairs: Sequence[tuple[tuple[str, ...], str]]) -> str:
 
 
 def _sentence(text: str) -> str:
-    text = text.rstrip()
+    """End with a full stop unless the text already ends a sentence (values stay verbatim)."""
     return text if text.endswith((".", "!", "?")) else f"{text}."
 
 

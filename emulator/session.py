@@ -36,6 +36,7 @@ from emulator.wire import (
     encode_bytes,
     normalize,
     parse_rate,
+    snake_case,
     text_of,
 )
 
@@ -72,6 +73,15 @@ def _closing_reason(reason: str) -> str:
     if len(data) <= 123:
         return reason
     return data[:120].decode("utf-8", "ignore") + "..."
+
+
+def _as_sent(raw: Any, name: str) -> str:
+    """The spelling the client used for a field known here only in snake_case."""
+    if isinstance(raw, dict):
+        for key in raw:
+            if snake_case(str(key)) == name:
+                return str(key)
+    return name
 
 
 def _image_info(jpeg: bytes) -> brain.ImageInfo | None:
@@ -135,6 +145,7 @@ class LiveSession:
         self._user_speaking = False
         self._image: brain.ImageInfo | None = None
         self._client_index = 0
+        self._raw: dict[str, Any] = {}  # the last client message as sent, for error reasons
         self._prompt_tokens = 0
         self._closing = False
 
@@ -293,6 +304,7 @@ class LiveSession:
             ) from None
         if not isinstance(data, dict):
             raise CloseSession(1007, "Invalid JSON payload received. Expected a JSON object.")
+        self._raw = data
         return normalize(data)
 
     async def _handshake(self) -> None:
@@ -302,7 +314,10 @@ class LiveSession:
         kinds = [k for k in message if k in CLIENT_MESSAGES]
         unknown = [k for k in message if k not in CLIENT_MESSAGES]
         if unknown:
-            raise CloseSession(1007, f'Invalid JSON payload received. Unknown name "{unknown[0]}".')
+            raise CloseSession(
+                1007,
+                f'Invalid JSON payload received. Unknown name "{_as_sent(self._raw, unknown[0])}".',
+            )
         if kinds != ["setup"]:
             raise CloseSession(1007, "The first message must be a setup message.")
         self.frames["setup"] += 1
@@ -360,7 +375,9 @@ class LiveSession:
             unknown = [k for k in kinds if k not in CLIENT_MESSAGES]
             if unknown:
                 raise CloseSession(
-                    1007, f'Invalid JSON payload received. Unknown name "{unknown[0]}".'
+                    1007,
+                    "Invalid JSON payload received. "
+                    f'Unknown name "{_as_sent(self._raw, unknown[0])}".',
                 )
             if len(kinds) != 1:
                 raise CloseSession(1007, "Exactly one message kind is allowed per client message.")
@@ -383,7 +400,12 @@ class LiveSession:
         assert self.config is not None
         unknown = [k for k in body if k not in REALTIME_FIELDS]
         if unknown:
-            raise WireError(f'Invalid JSON payload received. Unknown name "{unknown[0]}".')
+            sent = next(
+                (v for k, v in self._raw.items() if snake_case(str(k)) == "realtime_input"), None
+            )
+            raise WireError(
+                f'Invalid JSON payload received. Unknown name "{_as_sent(sent, unknown[0])}".'
+            )
         for blob in body.get("media_chunks") or []:
             mime = str((blob or {}).get("mime_type") or "")
             if mime.startswith("image/"):
@@ -408,6 +430,7 @@ class LiveSession:
                 raise WireError(
                     "activityEnd is only allowed when automaticActivityDetection is disabled."
                 )
+            self._drain_resampler()
             audio = bytes(self._manual_audio or b"")
             self._manual_audio = None
             self._user_speaking = False
@@ -415,6 +438,7 @@ class LiveSession:
                 await self._events.put(("audio_turn", audio))
         if body.get("audio_stream_end"):
             self.frames["audio_stream_end"] += 1
+            self._drain_resampler()
             if self._vad is not None:
                 event = self._vad.flush()
                 if event is not None and event.kind == "ended":
@@ -450,6 +474,20 @@ class LiveSession:
                 self._resampler = speech.PcmResampler(rate, speech.INPUT_RATE)
                 self._resampler_rate = rate
             pcm = self._resampler.process(pcm)
+        self._take_audio(pcm)
+
+    def _drain_resampler(self) -> None:
+        """Take the audio a resampler still holds: the stream paused (or the turn ended)."""
+        if self._resampler is None:
+            return
+        tail = self._resampler.process(b"", last=True)
+        self._resampler, self._resampler_rate = None, 0
+        if tail:
+            self._take_audio(tail)
+
+    def _take_audio(self, pcm: bytes) -> None:
+        """Count 16 kHz input audio and hand it to VAD, or to the turn that activityStart began."""
+        assert self.config is not None
         self.audio_in_s += len(pcm) / 2 / speech.INPUT_RATE
         if self.config.vad_disabled:
             if self._manual_audio is not None:

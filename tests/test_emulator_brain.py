@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from num2words import num2words
 
@@ -605,6 +605,28 @@ def test_evaluating_random_arithmetic_matches_exact_fractions(tree: Tree) -> Non
         assert value == pytest.approx(float(expected))
 
 
+@pytest.mark.parametrize(
+    ("text", "expression"),
+    [
+        ("(5) - ((3) - (2))", "5 - (3 - 2)"),
+        ("((5) - (3)) - (2)", "5 - 3 - 2"),
+        ("8 / (4 / 2)", "8 / (4 / 2)"),
+        ("8 / (4 * 2)", "8 / (4 * 2)"),
+        ("(2 ** 3) ** 2", "(2 ** 3) ** 2"),
+        ("2 ** (3 ** 2)", "2 ** 3 ** 2"),
+        ("(-2) ** 2", "(-2) ** 2"),
+        ("-(1 + 2) * 3", "-(1 + 2) * 3"),
+        ("(1 + 2) + 3", "1 + 2 + 3"),
+        ("2 * (3 + 4)", "2 * (3 + 4)"),
+    ],
+)
+def test_the_calculator_expression_keeps_exactly_the_parentheses_it_needs(
+    text: str, expression: str
+) -> None:
+    assert words_to_expression(text) == expression
+
+
+@settings(max_examples=300)
 @given(trees.filter(lambda tree: not isinstance(tree, int)))
 def test_the_calculator_expression_keeps_the_value_with_fewer_parentheses(tree: Tree) -> None:
     text = source(tree)

