@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m emulator --port 8765
+	$(PY) -m bots
 
 emulator: $(STAMP)
 	$(PY) -m emulator --port 8765

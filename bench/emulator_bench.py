@@ -56,6 +56,8 @@ TRAILING_SILENCE_S = 1.0
 READY_TIMEOUT_S = 120.0
 TURN_TIMEOUT_S = 60.0
 SETUP_TARGET_MS = 100.0
+GAP_MS = 100.0
+"""An output underrun longer than this counts as an audible gap."""
 
 TEXT_TURNS: tuple[tuple[str, str], ...] = (
     ("What is twelve times seven?", "84"),
@@ -523,9 +525,17 @@ async def _send_audio(
 
 
 async def audio_session(
-    client: genai.Client, index: int, clip: Clip, pcm: bytes, go: asyncio.Event
+    client: genai.Client,
+    index: int,
+    clip: Clip,
+    pcm: bytes,
+    *,
+    connected: asyncio.Event,
+    go: asyncio.Event,
+    delay_s: float = 0.0,
 ) -> AudioSessionResult:
-    """Connect, wait for `go`, stream the clip in real time and receive the spoken answer."""
+    """Connect (then set `connected`), wait for `go` and `delay_s`, stream the clip in real time
+    and receive the spoken answer."""
     out = AudioSessionResult(
         index=index,
         clip=clip.name,
@@ -543,12 +553,17 @@ async def audio_session(
     started = time.perf_counter()
     try:
         async with contextlib.AsyncExitStack() as stack:
-            async with asyncio.timeout(TURN_TIMEOUT_S):
-                session = await stack.enter_async_context(
-                    client.aio.live.connect(model=MODEL, config=config)
-                )
+            try:
+                async with asyncio.timeout(TURN_TIMEOUT_S):
+                    session = await stack.enter_async_context(
+                        client.aio.live.connect(model=MODEL, config=config)
+                    )
+            finally:
+                connected.set()
             out.connect_ms = round(1000 * (time.perf_counter() - started), 2)
             await go.wait()
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
             limit = out.clip_s + TRAILING_SILENCE_S + TURN_TIMEOUT_S
             async with asyncio.timeout(limit):
                 receiver = asyncio.create_task(_receive_answer(session, clip, seen))
@@ -614,14 +629,18 @@ class AudioResult:
 
     def stats(self) -> dict[str, float | bool | None]:
         latencies = [r.turn_latency_ms for r in self.results if r.turn_latency_ms is not None]
+        waits = [r.voice_end_latency_ms for r in self.results if r.voice_end_latency_ms is not None]
         rtfs = [r.output_rtf for r in self.results if r.output_rtf is not None]
         lags = [r.input_lag_max_ms for r in self.results if r.input_lag_max_ms is not None]
         underruns = [r.underrun_max_ms for r in self.results]
         return {
             "turn_latency_p50_ms": percentile(latencies, 50),
             "turn_latency_max_ms": max(latencies) if latencies else None,
+            "from_speech_end_p50_ms": percentile(waits, 50),
+            "from_speech_end_max_ms": max(waits) if waits else None,
             "output_rtf_min": min(rtfs) if rtfs else None,
             "underrun_max_ms": max(underruns) if underruns else None,
+            "sessions_with_gaps": sum(1 for u in underruns if u > GAP_MS),
             "input_lag_max_ms": max(lags) if lags else None,
             "keeps_up": bool(rtfs) and len(rtfs) == len(self.results) and min(rtfs) >= 1.0,
         }
@@ -635,26 +654,24 @@ async def measure_audio(
     pcms = {clip.name: load_clip(clip.name) for clip in CLIPS}
     go = asyncio.Event()
 
-    async def one(i: int) -> AudioSessionResult:
-        clip = CLIPS[i % len(CLIPS)]
-        if stagger_ms:
-            inner = asyncio.Event()
-
-            async def release() -> None:
-                await go.wait()
-                await asyncio.sleep(i * stagger_ms / 1000)
-                inner.set()
-
-            task = asyncio.create_task(release())
-            try:
-                return await audio_session(client, i, clip, pcms[clip.name], inner)
-            finally:
-                task.cancel()
-        return await audio_session(client, i, clip, pcms[clip.name], go)
-
-    tasks = [asyncio.create_task(one(i)) for i in range(sessions)]
-    # Connect everyone first, so the streams really run side by side.
-    await asyncio.sleep(0.5)
+    connected = [asyncio.Event() for _ in range(sessions)]
+    tasks = [
+        asyncio.create_task(
+            audio_session(
+                client,
+                i,
+                CLIPS[i % len(CLIPS)],
+                pcms[CLIPS[i % len(CLIPS)].name],
+                connected=connected[i],
+                go=go,
+                delay_s=i * stagger_ms / 1000,
+            )
+        )
+        for i in range(sessions)
+    ]
+    # Everyone connects first, so that the streams really run side by side.
+    async with asyncio.timeout(TURN_TIMEOUT_S):
+        await asyncio.gather(*(event.wait() for event in connected))
     meter.start()
     started = time.perf_counter()
     go.set()
@@ -752,13 +769,16 @@ def render(
         )
     add("")
     add(
-        "| turn latency p50 / max ms | min output RTF | max underrun ms | max input lag ms "
+        "| turn latency p50 / max ms | from speech end p50 / max ms | min output RTF "
+        f"| max underrun ms (sessions with gaps > {GAP_MS:.0f} ms) | max input lag ms "
         "| keeps up | errors | wall s | emulator CPU | bench CPU |"
     )
-    add("|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    add("|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     add(
         f"| {_fmt(a['turn_latency_p50_ms'])} / {_fmt(a['turn_latency_max_ms'])} "
-        f"| {_fmt(a['output_rtf_min'], 2)} | {_fmt(a['underrun_max_ms'])} "
+        f"| {_fmt(a['from_speech_end_p50_ms'])} / {_fmt(a['from_speech_end_max_ms'])} "
+        f"| {_fmt(a['output_rtf_min'], 2)} "
+        f"| {_fmt(a['underrun_max_ms'])} ({a['sessions_with_gaps']}) "
         f"| {_fmt(a['input_lag_max_ms'], 1)} | {'yes' if a['keeps_up'] else '**no**'} "
         f"| {len(audio.errors)} | {audio.wall_s:.2f} "
         f"| {_fmt(audio.cpu.emulator_pct if audio.cpu else None)} % "

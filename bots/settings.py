@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     context_window_compression: bool = Field(True, description="sliding-window compression")
     compression_trigger_tokens: int | None = Field(None, gt=0, description="compress above this")
     tool_timeout_secs: float = Field(10.0, gt=0, le=600, description="default tool timeout")
+    reconnect_attempts: int = Field(6, ge=0, le=100, description="retries after a drop or failure")
+    reconnect_base_delay_secs: float = Field(0.25, gt=0, le=60, description="first retry delay")
+    reconnect_max_delay_secs: float = Field(8.0, gt=0, le=600, description="retry delay ceiling")
+    resumption_handle_ttl_secs: float = Field(
+        7200.0, gt=0, description="how long a resumption handle is used (Gemini keeps ~2 h)"
+    )
+    transcript_retention_days: int | None = Field(
+        30, ge=1, description="delete transcripts older than this; empty keeps them"
+    )
     data_dir: Path = Field(Path("data"), description="folder for notes and transcripts")
     transcript_dir: Path | None = Field(
         None, description="transcripts (default DATA_DIR/transcripts)"
@@ -62,6 +71,21 @@ class Settings(BaseSettings):
     daily_api_key: SecretStr | None = Field(None, description="Daily REST API key")
     daily_api_url: str = Field("https://api.daily.co/v1", description="Daily REST base URL")
     daily_room_url: str | None = Field(None, description="reuse this Daily room")
+    daily_room_expiry_minutes: int = Field(
+        60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="a room made for -t daily expires, ejecting everyone, this long after creation",
+    )
+    daily_token_expiry_minutes: int = Field(
+        60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="meeting tokens (bot's and browser's) expire after this; never past the room",
+    )
+    daily_api_timeout_secs: float = Field(
+        15.0, gt=0, le=120, description="give up on one Daily REST call after this long"
+    )
     emulator_url: str | None = Field(None, description="https://HOST:PORT of a running emulator")
     emulator_ca: Path | None = Field(None, description="the emulator's CA PEM")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import secrets
@@ -648,9 +649,14 @@ class LiveSession:
         if actions is not None:
             await self._run_actions(actions, text)
             return
+        assert self.model is not None
+        tools = self.config.tools
+        if not self.model.non_blocking_tools:
+            # The model ignores `behavior`: its calls block, so it does not talk on while calling.
+            tools = [dataclasses.replace(t, non_blocking=False) for t in tools]
         decision = brain.respond(
             text,
-            self.config.tools,
+            tools,
             history=history,
             system_instruction=self.config.system_instruction,
             image=self._image,

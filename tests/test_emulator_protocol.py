@@ -25,6 +25,7 @@ from emulator_helpers import (
     TIME_TOOL,
     b64,
     close_of,
+    input_transcript,
     live,
     model_text,
     raw,
@@ -281,16 +282,17 @@ async def test_audio_at_other_rates_is_resampled_and_heard(emulator: Running, ra
     config = text_config(input_audio_transcription=types.AudioTranscriptionConfig())
     async with live(emulator, config) as (session, box):
         await send_audio(session, pcm, mime_type=f"audio/pcm;rate={rate}", chunk=rate // 5)
+        await session.send_realtime_input(audio_stream_end=True)
         messages = await box.turn()
-        summary = await wait_session(emulator, lambda s: s["conversation_id"] == session.session_id)
-    heard = "".join(
-        m.server_content.input_transcription.text or ""
-        for m in messages
-        if m.server_content and m.server_content.input_transcription
-    )
-    assert "tokyo" in heard.lower()
-    duration = len(pcm) / 2 / rate
-    assert summary["audio_in_s"] == pytest.approx(duration, abs=0.05)
+        summary = await wait_session(
+            emulator,
+            lambda s: (
+                s["conversation_id"] == session.session_id and s["frames"].get("audio_stream_end")
+            ),
+        )
+    assert "tokyo" in input_transcript(messages).lower()
+    # Every sample counts once audioStreamEnd drained the resampler: nothing is held back.
+    assert summary["audio_in_s"] == pytest.approx(len(pcm) / 2 / rate, abs=0.002)
     assert summary["open"]
 
 
