@@ -11,11 +11,13 @@ child process (`python -m emulator --port 0 --cert-dir TMP`) in its own process 
 3. Concurrent AUDIO sessions in real time: every session streams a recorded question as 100 ms
    chunks paced at real time, then 1 s of silence, and receives the spoken answer (answering the
    `toolCall` that "What time is it in Tokyo?" brings). Per session it reports the turn latency
-   (last chunk of the recording sent -> first model audio), the real-time factor of the output,
-   the worst underrun a player would hear, and how far the sender fell behind real time.
+   (last chunk of the recording sent -> first model audio, and from the chunk holding the last
+   loud audio, which is what a user waits), the real-time factor of the output, the worst
+   underrun a player would hear, and how far the sender fell behind real time.
 
 The emulator's CPU use during each phase is read from `/proc/PID/stat`. Results print as Markdown
-tables on stdout; `--json PATH` writes them as JSON too. Logs go to stderr.
+tables on stdout; `--json PATH` writes them as JSON too. Logs go to stderr. The exit status is 1
+when any session had an error (a failure, a timeout or a wrong answer).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import wave
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from google import genai
@@ -207,7 +209,7 @@ def _read_log_tail(path: Path, lines: int = 20) -> str:
     return ""
 
 
-def _open_log(path: Path) -> Any:
+def _open_log(path: Path) -> IO[bytes]:
     return path.open("wb")
 
 

@@ -98,15 +98,16 @@ async def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
+    # Handle signals before announcing readiness: whoever reads the ready line may stop us at once.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     print(running.ready_line, flush=True)
     logger.info(
         f"Gemini Live emulator on {running.base_url} (local emulator, not Gemini); "
         f"trust {running.certs.ca}"
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     logger.info("stopping")
     await running.stop()

@@ -50,6 +50,36 @@ class Scenario:
         return None
 
 
+# The numeric field each action reads, and whether the action may be written bare (`drop:`).
+_NUMBERS: dict[str, tuple[str | None, bool]] = {
+    "goaway": ("time_left_s", True),
+    "latency": ("first_audio_ms", False),
+    "close": ("code", True),
+    "drop": (None, True),
+}
+
+
+def _check_numbers(kind: str, arg: Any, where: str) -> None:
+    """Refuse at load time what would otherwise fail in the middle of a session."""
+    if kind == "wait_ms":
+        if isinstance(arg, bool) or not isinstance(arg, int | float) or arg < 0:
+            raise ScenarioError(f"{where}: wait_ms takes a number of milliseconds.")
+        return
+    if kind not in _NUMBERS:
+        return
+    key, bare_ok = _NUMBERS[kind]
+    if arg is None or arg is True:
+        if bare_ok:
+            return
+        raise ScenarioError(f"{where}: {kind} needs {{{key}: ...}}.")
+    if not isinstance(arg, dict):
+        raise ScenarioError(f"{where}: {kind} takes a mapping, e.g. {{{key}: ...}}.")
+    if key is not None and key in arg:
+        value = arg[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ScenarioError(f"{where}: {kind}.{key} must be a non-negative number.")
+
+
 def _check_actions(actions: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(actions, list) or not actions:
         raise ScenarioError(f"{where}: 'do' must be a non-empty list of actions.")
@@ -68,6 +98,7 @@ def _check_actions(actions: Any, where: str) -> list[dict[str, Any]]:
             raise ScenarioError(f"{where}, action {i + 1}: say takes the text to speak.")
         if kind == "tool_call" and not (isinstance(arg, dict) and isinstance(arg.get("name"), str)):
             raise ScenarioError(f"{where}, action {i + 1}: tool_call needs a name (and args).")
+        _check_numbers(kind, arg, f"{where}, action {i + 1}")
         out.append({kind: arg})
     return out
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from loguru import logger
@@ -206,16 +207,16 @@ class Emulator:
         return web.json_response({"ok": True, "session": session.id})
 
     async def set_faults(self, request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        if isinstance(body, web.Response):
+            return body
         try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            return _json_error(400, "The body must be JSON.")
-        if not isinstance(body, dict):
-            return _json_error(400, "The body must be a JSON object.")
-        if "refuse_connections" in body:
-            self.faults.refuse_connections = max(0, int(body["refuse_connections"]))
-        if "refuse_for_s" in body:
-            self.faults.refuse_until = time.monotonic() + max(0.0, float(body["refuse_for_s"]))
+            if "refuse_connections" in body:
+                self.faults.refuse_connections = max(0, int(body["refuse_connections"]))
+            if "refuse_for_s" in body:
+                self.faults.refuse_until = time.monotonic() + max(0.0, float(body["refuse_for_s"]))
+        except (TypeError, ValueError):
+            return _json_error(400, "refuse_connections and refuse_for_s must be numbers.")
         if body.get("reset"):
             self.faults = Faults()
         return web.json_response(
@@ -226,12 +227,14 @@ class Emulator:
         )
 
     async def set_defaults(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            return _json_error(400, "The body must be JSON.")
+        body = await _json_object(request)
+        if isinstance(body, web.Response):
+            return body
         if "first_audio_ms" in body:
-            self.first_audio_ms = max(0, int(body["first_audio_ms"]))
+            try:
+                self.first_audio_ms = max(0, int(body["first_audio_ms"]))
+            except (TypeError, ValueError):
+                return _json_error(400, "first_audio_ms must be a number of milliseconds.")
         return web.json_response({"first_audio_ms": self.first_audio_ms})
 
     async def health(self, request: web.Request) -> web.Response:
@@ -249,6 +252,17 @@ class Emulator:
         app.router.add_post(r"/{version:v1|v1beta|v1alpha}/auth_tokens", self.create_token)
         app.router.add_get("/{tail:.*}", self.live)
         return app
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
+    """The request's JSON object body, or the 400 response to send instead."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _json_error(400, "The body must be JSON.")
+    if not isinstance(body, dict):
+        return _json_error(400, "The body must be a JSON object.")
+    return body
 
 
 def _json_error(status: int, message: str, code: str | None = None) -> web.Response:

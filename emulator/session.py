@@ -675,14 +675,17 @@ class LiveSession:
                 await self._wait_output()
             elif kind == "tool_call":
                 await self._call_tools([(arg["name"], dict(arg.get("args") or {}))], "")
+                await self._wait_output()  # the toolCall is on the wire before the next action
             elif kind == "goaway":
-                await self.go_away(float((arg or {}).get("time_left_s", 1)))
+                opts = arg if isinstance(arg, dict) else {}
+                await self.go_away(float(opts.get("time_left_s", 1)))
             elif kind == "drop":
                 self.drop()
             elif kind == "latency":
-                self.first_audio_ms = int((arg or {}).get("first_audio_ms", 0))
+                self.first_audio_ms = int(arg.get("first_audio_ms", 0))
             elif kind == "close":
-                raise CloseSession(int(arg.get("code", 1011)), str(arg.get("reason", "")))
+                close = arg if isinstance(arg, dict) else {}
+                raise CloseSession(int(close.get("code", 1011)), str(close.get("reason", "")))
             elif kind == "wait_ms":
                 await asyncio.sleep(float(arg) / 1000)
 
@@ -784,44 +787,58 @@ class LiveSession:
                 await asyncio.sleep(self.first_audio_ms / 1000)
             sentences = speech.split_sentences(text) if text.strip() else []
             start: float | None = None
-            for sentence in sentences:
-                if self.config.modality == "TEXT":
-                    await self.send(
-                        {
-                            "server_content": {
-                                "model_turn": {"role": "model", "parts": [{"text": sentence}]}
-                            }
-                        }
-                    )
+            if self.config.modality == "TEXT":
+                for sentence in sentences:
+                    part = {"model_turn": {"role": "model", "parts": [{"text": sentence}]}}
+                    await self.send({"server_content": part})
                     spoken.append(sentence)
-                    continue
-                pcm = await speech.Synthesizer.shared().synthesize(sentence)
-                step = speech.OUTPUT_RATE * 2 * CHUNK_MS // 1000
-                for i in range(0, len(pcm), step):
-                    chunk = pcm[i : i + step]
-                    if start is None:
-                        start = time.monotonic()
-                    await self._pace(start, audio_s)
-                    content: dict[str, Any] = {
-                        "model_turn": {
-                            "parts": [
-                                {
-                                    "inline_data": {
-                                        "mime_type": f"audio/pcm;rate={speech.OUTPUT_RATE}",
-                                        "data": encode_bytes(chunk),
+            # Synthesis of the next sentence runs while this one streams, so a slow sentence
+            # does not leave a silent gap between two (the client holds only ~`lead` of audio).
+            synth = speech.Synthesizer.shared()
+            audio_sentences = sentences if self.config.modality == "AUDIO" else []
+            pending = (
+                asyncio.ensure_future(synth.synthesize(audio_sentences[0]))
+                if audio_sentences
+                else None
+            )
+            try:
+                for index, sentence in enumerate(audio_sentences):
+                    assert pending is not None
+                    pcm = await pending
+                    nxt = index + 1
+                    pending = (
+                        asyncio.ensure_future(synth.synthesize(audio_sentences[nxt]))
+                        if nxt < len(audio_sentences)
+                        else None
+                    )
+                    step = speech.OUTPUT_RATE * 2 * CHUNK_MS // 1000
+                    for i in range(0, len(pcm), step):
+                        chunk = pcm[i : i + step]
+                        if start is None:
+                            start = time.monotonic()
+                        await self._pace(start, audio_s)
+                        content: dict[str, Any] = {
+                            "model_turn": {
+                                "parts": [
+                                    {
+                                        "inline_data": {
+                                            "mime_type": f"audio/pcm;rate={speech.OUTPUT_RATE}",
+                                            "data": encode_bytes(chunk),
+                                        }
                                     }
-                                }
-                            ]
-                        }
-                    }
-                    if i == 0:
-                        if self.config.output_transcription:
-                            content["output_transcription"] = {
-                                "text": sentence if not spoken else " " + sentence
+                                ]
                             }
-                        spoken.append(sentence)
-                    await self.send({"server_content": content})
-                    audio_s += len(chunk) / 2 / speech.OUTPUT_RATE
+                        }
+                        if i == 0:
+                            if self.config.output_transcription:
+                                # split_sentences keeps the space between sentences on each piece.
+                                content["output_transcription"] = {"text": sentence}
+                            spoken.append(sentence)
+                        await self.send({"server_content": content})
+                        audio_s += len(chunk) / 2 / speech.OUTPUT_RATE
+            finally:
+                if pending is not None and not pending.done():
+                    pending.cancel()
             if calls:
                 await self.send(
                     {
@@ -834,7 +851,7 @@ class LiveSession:
                 )
                 if not complete:
                     if spoken:
-                        self.conv.add("model", " ".join(spoken), "model")
+                        self.conv.add("model", "".join(spoken).strip(), "model")
                     return
             await self.send({"server_content": {"generation_complete": True}})
             response_tokens = int(audio_s * AUDIO_TOKENS_PER_S) + sum(
@@ -857,10 +874,10 @@ class LiveSession:
                 }
             )
             if spoken:
-                self.conv.add("model", " ".join(spoken), "model")
+                self.conv.add("model", "".join(spoken).strip(), "model")
         except asyncio.CancelledError:
             if spoken:
-                self.conv.add("model", " ".join(spoken), "model", interrupted=True)
+                self.conv.add("model", "".join(spoken).strip(), "model", interrupted=True)
             raise
         self._spawn(self._after_turn(), "after-turn")
 

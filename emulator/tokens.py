@@ -62,16 +62,17 @@ class AuthToken:
     name: str
     expire_time: dt.datetime
     new_session_expire_time: dt.datetime
-    uses_left: int
+    uses_left: int | None  # None: `uses: 0` was asked for, which means no limit
     constraints: dict[str, Any] | None = None
-    locked: list[list[str]] = field(default_factory=list)
+    # Field paths the token fixes; None is the SDK's global lock (no fieldMask): the whole setup.
+    locked: list[list[str]] | None = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "expireTime": self.expire_time.isoformat().replace("+00:00", "Z"),
             "newSessionExpireTime": self.new_session_expire_time.isoformat().replace("+00:00", "Z"),
-            "uses": self.uses_left,
+            "uses": self.uses_left or 0,
         }
 
 
@@ -93,19 +94,19 @@ class TokenStore:
             data.get("new_session_expire_time"), now + DEFAULT_NEW_SESSION_EXPIRE
         )
         setup = data.get("bidi_generate_content_setup")
-        locked: list[list[str]] = []
+        locked: list[list[str]] | None = []
         if setup is not None:
             mask = data.get("field_mask")
             if mask:
                 paths = [p.strip() for p in str(mask).split(",") if p.strip()]
+                locked = [[snake_case(part) for part in p.split(".")] for p in paths]
             else:
-                paths = list(setup.keys())
-            locked = [[snake_case(part) for part in p.split(".")] for p in paths]
+                locked = None
         token = AuthToken(
             name=f"auth_tokens/{secrets.token_urlsafe(24)}",
             expire_time=expire,
             new_session_expire_time=new_session,
-            uses_left=uses or 1,
+            uses_left=uses or None,
             constraints=setup,
             locked=locked,
         )
@@ -124,9 +125,10 @@ class TokenStore:
             return token
         if now >= token.new_session_expire_time:
             raise TokenRefused("Ephemeral token can no longer start new sessions.")
-        if token.uses_left <= 0:
-            raise TokenRefused("Ephemeral token has no uses left.")
-        token.uses_left -= 1
+        if token.uses_left is not None:
+            if token.uses_left <= 0:
+                raise TokenRefused("Ephemeral token has no uses left.")
+            token.uses_left -= 1
         return token
 
 
@@ -134,6 +136,12 @@ def apply_constraints(setup: dict[str, Any], token: AuthToken) -> dict[str, Any]
     """Return the setup with the token's locked fields overriding what the client sent."""
     if not token.constraints:
         return setup
+    if token.locked is None:
+        # Global lock: the token's setup is the session's; the client chooses only what to resume.
+        merged = copy.deepcopy(token.constraints)
+        if "session_resumption" in setup:
+            merged["session_resumption"] = copy.deepcopy(setup["session_resumption"])
+        return merged
     merged = copy.deepcopy(setup)
     for path in token.locked:
         found, value = _get_path(token.constraints, path)

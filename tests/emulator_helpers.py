@@ -15,7 +15,6 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -420,14 +419,3 @@ async def wait_session(
                     return summary
             await asyncio.sleep(0.02)  # polling interval, not a wait for a race to settle
     raise TimeoutError(f"no session matched in {within}s; sessions: {json.dumps(last)[:2000]}")
-
-
-async def session_summary(r: Running, conversation_id: str) -> dict[str, Any]:
-    """The summary of the live (or latest) connection of a conversation."""
-    matches = [s for s in await sessions(r) if s["conversation_id"] == conversation_id]
-    assert matches, f"no session for {conversation_id}"
-    return matches[-1]
-
-
-def read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")

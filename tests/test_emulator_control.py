@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import websockets
 from emulator_helpers import (
+    MODEL,
     TIME_TOOL,
     audio_config,
     close_of,
@@ -368,14 +369,23 @@ async def cli(*args: str, stderr_path: Path) -> AsyncIterator[asyncio.subprocess
                     await proc.wait()
 
 
+def tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-2000:]
+
+
+def ca_bytes(path: Path) -> bytes:
+    assert path.is_file(), f"{path} is not a file"
+    return path.read_bytes()
+
+
 async def ready_line(proc: asyncio.subprocess.Process, stderr_path: Path) -> re.Match[str]:
     assert proc.stdout is not None
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
     except TimeoutError:
-        pytest.fail(f"no ready line in 60 s; stderr: {stderr_path.read_text()[-2000:]}")
+        pytest.fail(f"no ready line in 60 s; stderr: {tail(stderr_path)}")
     match = READY.match(line.decode().rstrip("\n"))
-    assert match, f"unexpected first line {line!r}; stderr: {stderr_path.read_text()[-2000:]}"
+    assert match, f"unexpected first line {line!r}; stderr: {tail(stderr_path)}"
     return match
 
 
@@ -396,13 +406,10 @@ async def test_the_cli_prints_one_ready_line_serves_the_sdk_and_stops_on_sigterm
         match = await ready_line(proc, tmp_path / "err1")
         base_url, ca = match.group(1), Path(match.group(3))
         assert int(match.group(2)) > 0
-        assert ca.is_file() and ca.parent == certs
-        first_ca = ca.read_bytes()
+        assert ca.parent == certs
+        first_ca = ca_bytes(ca)
         client = genai.Client(api_key="cli-key", http_options=http_options(base_url, ca))
-        config = text_config()
-        async with client.aio.live.connect(
-            model="gemini-3.1-flash-live-preview", config=config
-        ) as s:
+        async with client.aio.live.connect(model=MODEL, config=text_config()) as s:
             await s.send_realtime_input(text="What is twelve times seven?")
             text = ""
             async for message in s.receive():
@@ -414,7 +421,7 @@ async def test_the_cli_prints_one_ready_line_serves_the_sdk_and_stops_on_sigterm
 
     async with cli(*args, stderr_path=tmp_path / "err2") as proc:
         match = await ready_line(proc, tmp_path / "err2")
-        assert Path(match.group(3)).read_bytes() == first_ca, "the CA must be reused"
+        assert ca_bytes(Path(match.group(3))) == first_ca, "the CA must be reused"
         code, _ = await stop(proc)
     assert code == 0
 
@@ -426,7 +433,7 @@ async def test_the_cli_refuses_a_bad_scenario_file(tmp_path: Path) -> None:
     async with cli(*args, stderr_path=tmp_path / "err") as proc:
         code = await asyncio.wait_for(proc.wait(), 60)
     assert code == 2
-    assert "unknown action 'sing'" in (tmp_path / "err").read_text()
+    assert "unknown action 'sing'" in tail(tmp_path / "err")
 
 
 def test_the_console_script_is_installed() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from conftest import load_wav
 from emulator_helpers import (
     CALC_TOOL,
@@ -192,6 +193,20 @@ async def test_audio_stream_end_flushes_a_turn_whose_silence_was_never_sent(
         messages = await box.turn()
     assert "hello" in input_transcript(messages).lower()
     assert output_transcript(messages)
+
+
+@pytest.mark.parametrize("modality", ["AUDIO", "TEXT"])
+async def test_what_the_model_says_is_exactly_the_text_of_its_turn(
+    emulator: Running, modality: str
+) -> None:
+    text = "First sentence here. Second one follows! Is this the third?"
+    config = audio_config() if modality == "AUDIO" else text_config()
+    async with live(emulator, config) as (session, box):
+        await post(emulator, f"/emulator/sessions/{session.session_id}/say", {"text": text})
+        messages = await box.turn()
+        summary = await session_of(emulator, session)
+    assert said(messages) == text
+    assert summary["history"] == [{"role": "model", "text": text, "source": "model"}]
 
 
 # ------------------------------------------------------------------ barge-in

@@ -25,6 +25,7 @@ from emulator_helpers import (
     TIME_TOOL,
     b64,
     close_of,
+    control,
     input_transcript,
     live,
     model_text,
@@ -46,6 +47,7 @@ from emulator_helpers import (
 from google.genai import errors, types
 
 from emulator.server import Emulator, Running, running
+from emulator.wire import camelize, normalize
 
 # ------------------------------------------------------------------ helpers
 
@@ -112,13 +114,14 @@ async def test_every_api_version_path_is_served(emulator: Running, version: str)
 
 
 async def test_an_unknown_path_is_not_found(emulator: Running) -> None:
-    import httpx
-
-    async with httpx.AsyncClient(verify=str(emulator.certs.ca)) as http:
-        response = await http.get(
-            f"{emulator.base_url}/ws/google.ai.generativelanguage.v2.GenerativeService.Nope"
+    async with control(emulator) as http:
+        wrong_version = await http.get(
+            "/ws/google.ai.generativelanguage.v2.GenerativeService.BidiGenerateContent"
         )
-    assert response.status_code == 404
+        wrong_method = await http.get(
+            "/ws/google.ai.generativelanguage.v1beta.GenerativeService.Nope"
+        )
+    assert (wrong_version.status_code, wrong_method.status_code) == (404, 404)
 
 
 async def test_the_key_is_accepted_as_the_key_query_parameter(emulator: Running) -> None:
@@ -301,8 +304,6 @@ async def test_audio_at_other_rates_is_resampled_and_heard(emulator: Running, ra
 
 def _spelled(camel: bool, message: dict[str, Any]) -> str:
     """Write a message in camelCase or snake_case field names (user data untouched)."""
-    from emulator.wire import camelize, normalize
-
     return json.dumps(camelize(message) if camel else normalize(message))
 
 
