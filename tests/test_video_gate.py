@@ -40,7 +40,7 @@ async def test_one_frame_per_second_passes_while_the_user_speaks() -> None:
     gate = SpeechGatedVideo(clock=clock, fps=1.0)
     # Frames are processed in order; the clock does not move, so only the first of a burst passes.
     frames: list[Frame] = [UserStartedSpeakingFrame(), image(), image(), image()]
-    down, _ = await run_test(
+    await run_test(
         gate,
         frames_to_send=frames,
         expected_down_frames=[UserStartedSpeakingFrame, InputImageRawFrame],
