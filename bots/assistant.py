@@ -20,6 +20,7 @@ from pipecat.runner.utils import create_transport
 from pipecat.transports.base_transport import BaseTransport, TransportParams, VideoInSourceParams
 from pipecat.workers.runner import WorkerRunner
 
+from bots import lifecycle
 from bots.gemini import make_llm
 from bots.pipeline import Assembled, Stages, assemble, piper_tts
 from bots.settings import Settings, load_settings
@@ -110,6 +111,7 @@ async def run(
         f"{'vision' if vision else 'assistant'} bot: model {settings.gemini_model} via "
         f"{'the local emulator' if settings.uses_emulator else 'Gemini'}"
     )
+    lifecycle.track(assembled.worker)
     runner = WorkerRunner(handle_sigint=runner_args.handle_sigint)
     await runner.add_workers(assembled.worker)
     await runner.run()

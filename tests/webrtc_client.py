@@ -167,9 +167,11 @@ class SpeechTrack(MediaStreamTrack):
 
     @property
     def speaking(self) -> bool:
+        """Whether queued speech is still being sent."""
         return bool(self._pending)
 
     async def recv(self) -> av.AudioFrame:
+        """The next 20 ms frame, at real-time pace (aiortc's sender calls this in a loop)."""
         if self.readyState != "live":
             raise MediaStreamError
         now = time.monotonic()
@@ -204,6 +206,7 @@ class SpeechTrack(MediaStreamTrack):
         return frame
 
     def stop(self) -> None:
+        """End the track; queued speech is dropped."""
         self.clear()
         super().stop()
 
@@ -342,11 +345,10 @@ class WebRTCClient:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.mic.stop()
         if self._dc is not None:
             with contextlib.suppress(Exception):
@@ -355,6 +357,19 @@ class WebRTCClient:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pc.close(), 10)
         await self._http.aclose()
+
+    async def renegotiate(self, *, timeout: float = 15.0) -> None:
+        """Offer again on the same peer connection, as the JS transport does when the bot asks.
+
+        The bot asks with a signalling `renegotiate` message, which this client answers by itself.
+        """
+        if self._pc is None or self._closed:
+            raise WebRTCClientError("not connected")
+        try:
+            await asyncio.wait_for(self._negotiate(restart=False), timeout)
+        except TimeoutError:
+            raise WebRTCClientError(f"renegotiation took over {timeout:.0f} s") from None
+        self.renegotiations += 1
 
     # ------------------------------------------------------------------ speaking
 
@@ -537,7 +552,11 @@ class WebRTCClient:
     async def _keep_alive(self) -> None:
         """`ping: <ms>` every second while the channel is open, as the JS transport does."""
         while self._dc is not None and self._dc.readyState == "open":
-            self._dc.send(f"ping: {int(time.time() * 1000)}")
+            try:
+                self._dc.send(f"ping: {int(time.time() * 1000)}")
+            except Exception as exc:  # the transport went away under the channel
+                self.errors.append(f"keep-alive: {exc!r}")
+                return
             await asyncio.sleep(1.0)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
@@ -588,12 +607,12 @@ class WebRTCClient:
             )
         else:
             self.unparsed.append(message)
-        self._spawn(self._notify())
+        if not self._closed:
+            self._spawn(self._notify())
 
     async def _renegotiate(self) -> None:
         try:
-            await self._negotiate(restart=False)
-            self.renegotiations += 1
+            await self.renegotiate()
         except Exception as exc:
             self.errors.append(f"renegotiation: {exc!r}")
         await self._notify()

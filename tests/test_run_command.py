@@ -1,0 +1,500 @@
+"""End to end: `python -m bots` started as a user would, talked to over WebRTC, stopped with Ctrl-C.
+
+Each test starts real processes on 127.0.0.1 and free ports, in a temporary working folder with
+`DATA_DIR` in it and none of the bot's settings inherited from the environment. The run command
+gets its own process group (as a shell job would) and its output goes to a log file. Only what a
+test started is ever signalled: the run command's process group, and (should the run command leak
+it) the emulator child it was seen to start, by PID. Waits poll a condition until a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import pytest
+from conftest import AUDIO_DIR, REPO
+from webrtc_client import RTVIMessage, WebRTCClient
+
+from bots.emulator_process import EmulatorProcess, start_emulator
+from bots.settings import Settings
+from bots.web import DIST_DIR
+
+pytestmark = pytest.mark.timeout(180)
+
+START_TIMEOUT = 90.0
+"""The emulator loads Whisper and Piper before the page is served; slow on a busy machine."""
+STOP_TIMEOUT = 20.0
+TURN_TIMEOUT = 45.0
+SENTINEL_KEY = "AIzaTESTSENTINEL-not-a-real-key-000000"
+CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1", "0.0.0.0"}
+
+
+# ---------------------------------------------------------------------- processes
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A process seen in /proc: its PID, the start time that tells it from a reused PID, argv."""
+
+    pid: int
+    start: int
+    argv: tuple[str, ...]
+
+    def alive(self) -> bool:
+        """Still running (a zombie or a new process with the same PID does not count)."""
+        stat = _stat(self.pid)
+        return stat is not None and stat[2] == self.start and stat[1] != "Z"
+
+
+def _stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent PID, state, start time) of a process, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def descendants(root: int) -> list[Proc]:
+    """Every live process below `root`, found through the parent PIDs in /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents.setdefault(stat[0], []).append(int(entry.name))
+    found: list[Proc] = []
+    todo = list(parents.get(root, []))
+    while todo:
+        pid = todo.pop()
+        stat = _stat(pid)
+        if stat is None or stat[1] == "Z":
+            continue
+        try:
+            argv = tuple(Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1])
+        except OSError:
+            continue
+        found.append(Proc(pid, stat[2], argv))
+        todo.extend(parents.get(pid, []))
+    return found
+
+
+def is_emulator(proc: Proc) -> bool:
+    return "-m" in proc.argv and "emulator" in proc.argv
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def accepts_connections(url: str) -> bool:
+    parts = urlsplit(url)
+    assert parts.hostname and parts.port, url
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """This environment without any of the bot's settings, plus `overrides`."""
+    settings = {name.upper() for name in Settings.model_fields}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in settings}
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+    )
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class RunCommand:
+    """`python -m bots` running in its own process group, its output in `log`."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    children: list[Proc] = field(default_factory=list)
+    """The processes it had started once its page answered."""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
+
+    def emulator_url(self) -> str:
+        """The emulator's URL as the banner shows it."""
+        match = re.search(r"LOCAL GEMINI LIVE EMULATOR at (https://\S+)", self.output())
+        assert match, f"no emulator URL in the banner:\n{self.tail()}"
+        return match.group(1)
+
+    def wait_until_serving(self, timeout: float = START_TIMEOUT) -> None:
+        """Poll `GET /client/` until it answers 200; fail early if the process exits."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2, trust_env=False) as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    pytest.fail(f"exited with {self.process.returncode}:\n{self.tail()}")
+                with contextlib.suppress(httpx.TransportError):
+                    if http.get(f"{self.base_url}/client/").status_code == 200:
+                        self.children = descendants(self.process.pid)
+                        return
+                time.sleep(0.1)  # polling interval
+        pytest.fail(f"/client/ did not answer within {timeout:.0f} s:\n{self.tail()}")
+
+    def interrupt(self, sig: signal.Signals = signal.SIGINT, timeout: float = STOP_TIMEOUT) -> int:
+        """Ctrl-C as a terminal sends it (SIGINT to the process group), or `sig`; the exit code."""
+        os.killpg(self.process.pid, sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {timeout:.0f} s after {sig.name}:\n{self.tail()}")
+
+
+@contextlib.contextmanager
+def run_command(tmp_path: Path, *args: str, **env: str) -> Iterator[RunCommand]:
+    """Start `python -m bots --host 127.0.0.1 --port <free> *args`; always leave nothing behind."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(exist_ok=True)
+    log = tmp_path / "run-command.log"
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bots", *args, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=cwd,
+            env=clean_env(DATA_DIR=str(tmp_path / "data"), **env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    run = RunCommand(process, port, log)
+    try:
+        yield run
+    finally:
+        seen = {p.pid: p for p in [*run.children, *descendants(process.pid)]}
+        if process.poll() is None:  # the test did not stop it: Ctrl-C, then SIGKILL
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        leaked = [p for p in seen.values() if p.alive()]
+        for proc in leaked:  # processes the run command started and failed to stop
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+        assert not leaked, f"the run command left processes behind: {leaked}"
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunCommand]:
+    """The run command with no key: its own emulator, the assistant, our page."""
+    with run_command(tmp_path_factory.mktemp("run-command")) as run:
+        run.wait_until_serving()
+        yield run
+
+
+@pytest.fixture
+def sentinel_emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
+    """An emulator that accepts only `SENTINEL_KEY`."""
+    emulator = start_emulator(tmp_path / "certs", extra_args=("--api-key", SENTINEL_KEY))
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+# ---------------------------------------------------------------------- conversation
+
+
+@dataclass
+class Turn:
+    """One spoken question and what came back for it."""
+
+    started: float
+    ended: float
+    first_audio: float
+    messages: list[RTVIMessage]
+    loud_seconds: float
+
+    @property
+    def latency(self) -> float:
+        """End of the user's audio to the first audible bot audio, as the client received it."""
+        return self.first_audio - self.ended
+
+    def texts(self, *types: str) -> str:
+        return "".join(m.text for m in self.messages if m.type in types)
+
+    @property
+    def user_text(self) -> str:
+        return self.texts("user-transcription")
+
+    @property
+    def bot_text(self) -> str:
+        return self.texts("bot-transcription") or self.texts("bot-llm-text")
+
+    def metrics_of(self, processor: str) -> list[RTVIMessage]:
+        """`metrics` messages that report on a processor (e.g. "PiperTTSService")."""
+        return [m for m in self.messages if m.type == "metrics" and processor in str(m.data)]
+
+    def function_calls(self) -> set[str]:
+        return {
+            str(m.data.get("function_name"))
+            for m in self.messages
+            if m.type.startswith("llm-function-call-") and isinstance(m.data, dict)
+        }
+
+
+def arrived(type_: str, *, after: float) -> Callable[[RTVIMessage], bool]:
+    """A predicate for an RTVI message of a type that arrived at or after `after`."""
+    return lambda m: m.at >= after and m.type == type_
+
+
+async def ask(client: WebRTCClient, wav: str, answer: re.Pattern[str]) -> Turn:
+    """Say a fixture; wait for a bot transcription matching `answer` and the end of its speech."""
+    started = time.monotonic()
+    ended = await client.say(AUDIO_DIR / wav)
+    first_audio = await client.wait_for_bot_audio(after=ended, timeout=TURN_TIMEOUT)
+    said = await client.wait_for(
+        lambda m: m.at >= started and m.type == "bot-transcription" and answer.search(m.text),
+        TURN_TIMEOUT,
+    )
+    for end in ("bot-llm-stopped", "bot-stopped-speaking"):
+        await client.wait_for(arrived(end, after=said.at), TURN_TIMEOUT)
+    await client.wait_for_bot_quiet(quiet_for=0.8, timeout=TURN_TIMEOUT)
+    return Turn(
+        started=started,
+        ended=ended,
+        first_audio=first_audio,
+        messages=[m for m in client.messages if m.at >= started],
+        loud_seconds=client.bot_audio_seconds(since=ended),
+    )
+
+
+def assert_spoken_answer(turn: Turn) -> None:
+    """Bot audio with energy, about as long as the words the bot said."""
+    words = len(turn.bot_text.split())
+    assert turn.loud_seconds > 1.0, f"{turn.loud_seconds:.2f} s of bot audio for {turn.bot_text!r}"
+    per_word = turn.loud_seconds / max(words, 1)
+    assert 0.1 < per_word < 1.2, (
+        f"{turn.loud_seconds:.2f} s of audible bot audio for {words} words: {turn.bot_text!r}"
+    )
+
+
+# ---------------------------------------------------------------------- the page
+
+
+class _References(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in {"src", "href", "srcset", "poster", "data", "action"} and value:
+                self.urls.append(value)
+
+
+ABSOLUTE_URL = re.compile(r"""(?:https?|wss?)://[^\s"'`)<>\\]+""")
+CSS_REFERENCE = re.compile(r"""(?:url\(\s*|@import\s+)["']?([^"')\s]+)""")
+LOADING_CONTEXT = re.compile(
+    r"""(?:fetch|import|importScripts|Worker|WebSocket|EventSource|url)\s*\(\s*["'`]?$"""
+    r"""|(?:src|href)\s*=\s*["'`]?$|@import\s+["']?$""",
+    re.IGNORECASE,
+)
+
+
+def foreign_urls(text: str) -> list[tuple[str, str]]:
+    """Absolute URLs to hosts other than this machine, each with the 40 characters before it."""
+    out = []
+    for match in ABSOLUTE_URL.finditer(text):
+        if (urlsplit(match.group(0)).hostname or "") not in LOCAL_HOSTS:
+            out.append((match.group(0), text[max(0, match.start() - 40) : match.start()]))
+    return out
+
+
+# ---------------------------------------------------------------------- tests
+
+
+def test_the_banner_says_plainly_that_the_model_is_the_local_emulator_not_gemini(
+    bot: RunCommand,
+) -> None:
+    output = bot.output()
+    assert "LOCAL GEMINI LIVE EMULATOR" in output and "not Gemini" in output, bot.tail()
+    assert "Model: Gemini Live" not in output
+    assert f"Open http://127.0.0.1:{bot.port}/client/ in a browser." in output
+    emulators = [p for p in bot.children if is_emulator(p)]
+    assert len(emulators) == 1, f"expected one emulator child, found {bot.children}"
+    assert accepts_connections(bot.emulator_url())
+
+
+def test_the_page_at_client_is_our_own_bundle_and_loads_nothing_from_another_host(
+    bot: RunCommand,
+) -> None:
+    with httpx.Client(base_url=bot.base_url, trust_env=False, timeout=10) as http:
+        page = http.get("/client/")
+        assert page.status_code == 200
+        assert page.content == (DIST_DIR / "index.html").read_bytes()
+        parser = _References()
+        parser.feed(page.text)
+        assets = [u for u in parser.urls if not u.startswith("data:")]
+        assert sorted(assets) == ["./app.css", "./app.js"], parser.urls
+        for ref in assets:
+            url = urljoin(f"{bot.base_url}/client/", ref)
+            assert urlsplit(url).hostname == "127.0.0.1", url
+            asset = http.get(url)
+            assert asset.status_code == 200, url
+            assert asset.content == (DIST_DIR / Path(ref).name).read_bytes(), url
+            if ref.endswith(".css"):
+                for target in CSS_REFERENCE.findall(asset.text):
+                    assert target.startswith("data:") or not urlsplit(target).netloc, target
+            for found, before in foreign_urls(asset.text):
+                assert not LOADING_CONTEXT.search(before), f"{ref} loads {found}: …{before}"
+                # What is left are inert strings: package metadata and links in error texts.
+                assert urlsplit(found).hostname == "github.com", f"{ref} names {found}"
+        assert not foreign_urls(page.text)
+
+
+def test_the_root_redirects_to_the_client_page(bot: RunCommand) -> None:
+    with httpx.Client(base_url=bot.base_url, trust_env=False, timeout=10) as http:
+        response = http.get("/")
+    assert response.is_redirect, response
+    assert urljoin(f"{bot.base_url}/", response.headers["location"]) == f"{bot.base_url}/client/"
+
+
+async def test_a_spoken_question_gets_the_time_from_its_tool_and_after_a_renegotiation_12x7_is_84(
+    bot: RunCommand,
+) -> None:
+    async with WebRTCClient(bot.base_url) as client:
+        await client.connect()
+
+        first = await ask(client, "what_time_tokyo.wav", CLOCK)
+        assert "Tokyo" in first.user_text, client.summary()
+        assert "get_current_time" in first.function_calls(), client.summary()
+        assert CLOCK.search(first.bot_text), first.bot_text
+        assert_spoken_answer(first)
+
+        # What the JS transport does when the bot asks; the next turn runs on the new offer.
+        await client.renegotiate()
+        second = await ask(client, "multiply.wav", re.compile(r"\b84\b"))
+        assert re.search(r"(?i)(12|twelve)\b.*\b(7|seven)", second.user_text), second.user_text
+        assert "calculate" in second.function_calls(), client.summary()
+        assert "84" in second.bot_text
+        assert_spoken_answer(second)
+        assert not second.metrics_of("PiperTTSService"), "AUDIO modality: Gemini speaks, no TTS"
+
+        assert not client.errors, client.errors
+        assert not client.of_type("error"), client.summary()
+        print(
+            f"\nturn latency (end of user audio → first bot audio): "
+            f"time tool {first.latency:.2f} s, calculator {second.latency:.2f} s"
+        )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+async def test_a_stop_signal_ends_the_run_command_with_code_0_and_stops_its_emulator(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    with run_command(tmp_path) as run:
+        await asyncio.to_thread(run.wait_until_serving)
+        emulator_url = run.emulator_url()
+        emulators = [p for p in run.children if is_emulator(p)]
+        assert len(emulators) == 1, run.children
+        async with WebRTCClient(run.base_url) as client:
+            await client.connect()  # a browser is connected while the user presses Ctrl-C
+            began = time.monotonic()
+            code = await asyncio.to_thread(run.interrupt, sig)
+            stopped_in = time.monotonic() - began
+        assert code == 0, run.tail()
+        assert "Traceback" not in run.output(), run.tail()
+        assert not emulators[0].alive(), "the emulator child outlived the run command"
+        assert not [p for p in run.children if p.alive()], run.children
+        assert not accepts_connections(emulator_url)
+        assert not accepts_connections(run.base_url)
+        print(f"\nstopped {stopped_in:.2f} s after {sig.name} with a browser connected")
+
+
+async def test_with_a_key_the_conversation_works_and_the_key_reaches_neither_log_nor_page(
+    tmp_path: Path, sentinel_emulator: EmulatorProcess
+) -> None:
+    with run_command(
+        tmp_path,
+        GOOGLE_API_KEY=SENTINEL_KEY,
+        EMULATOR_URL=sentinel_emulator.base_url,
+        EMULATOR_CA=str(sentinel_emulator.ca),
+    ) as run:
+        await asyncio.to_thread(run.wait_until_serving)
+        assert not [p for p in run.children if is_emulator(p)], "a key and EMULATOR_URL: no child"
+        async with WebRTCClient(run.base_url) as client:
+            await client.connect()
+            # The emulator refuses any other key, so an answer proves the key was forwarded.
+            turn = await ask(client, "multiply.wav", re.compile(r"\b84\b"))
+            assert_spoken_answer(turn)
+            async with httpx.AsyncClient(base_url=run.base_url, trust_env=False) as http:
+                pages = [await http.get(p) for p in ("/", "/client/", "/client/app.js")]
+                pages.append(await http.get("/client/app.css"))
+        seen_by_page = [r.text + str(r.headers) for r in pages]
+        seen_by_page += [e.text + str(e.headers) for e in client.http]
+        seen_by_page += [str(m.raw) for m in client.messages]
+        assert client.start_response is not None
+        assert not [s for s in seen_by_page if SENTINEL_KEY in s]
+        assert await asyncio.to_thread(run.interrupt) == 0
+        assert SENTINEL_KEY not in run.output()
+        assert "not Gemini; EMULATOR_URL is set" in run.output(), run.tail()
+        assert "no GOOGLE_API_KEY set" not in run.output()
+
+
+def test_a_bad_setting_exits_with_code_2_and_names_the_variable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bots", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=clean_env(DATA_DIR=str(tmp_path / "data"), RESPONSE_MODALITY="VIDEO"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "RESPONSE_MODALITY" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "emulator-certs").exists(), "no emulator for bad settings"
+
+
+async def test_text_modality_speaks_through_piper_and_shows_the_text(tmp_path: Path) -> None:
+    with run_command(tmp_path, RESPONSE_MODALITY="TEXT") as run:
+        await asyncio.to_thread(run.wait_until_serving)
+        async with WebRTCClient(run.base_url) as client:
+            await client.connect()
+            turn = await ask(client, "multiply.wav", re.compile(r"\b84\b"))
+        assert "84" in turn.bot_text
+        assert "12" in turn.user_text or "twelve" in turn.user_text.lower(), turn.user_text
+        assert_spoken_answer(turn)
+        # The audio is the TTS stage's: Piper reports the characters it spoke.
+        assert any("characters" in str(m.data) for m in turn.metrics_of("PiperTTSService"))
+        assert "84" in turn.texts("bot-tts-text"), client.summary()
+        assert await asyncio.to_thread(run.interrupt) == 0
