@@ -11,10 +11,7 @@ from typing import Any
 
 from loguru import logger
 from pipecat.processors.frame_processor import FrameProcessor
-from pipecat.processors.frameworks.rtvi.observer import (
-    RTVIFunctionCallReportLevel,
-    RTVIObserverParams,
-)
+from pipecat.processors.frameworks.rtvi.observer import RTVIObserverParams
 from pipecat.runner.types import RunnerArguments
 from pipecat.runner.utils import create_transport
 from pipecat.transports.base_transport import BaseTransport, TransportParams, VideoInSourceParams
@@ -25,8 +22,15 @@ from bots.gemini import make_llm
 from bots.pipeline import Assembled, Stages, assemble, piper_tts
 from bots.settings import Settings, load_settings
 from bots.tools import NotesStore, assistant_tools
+from processors.tool_calls import ToolCallProcessor, report_levels
+from processors.tool_registry import ToolRegistry, ToolSchedulingGeminiLiveLLMService
 
 DEFAULT_USER = "local-user"
+SAFE_TO_SHOW = {"get_current_time", "calculate"}  # notes are personal: the browser sees names only
+
+
+class AssistantLLM(ToolSchedulingGeminiLiveLLMService):
+    """The assistant's Gemini Live stage."""
 
 
 def transport_params(*, vision: bool) -> dict[str, Callable[[], Any]]:
@@ -73,20 +77,22 @@ def build_assistant(
 ) -> Assembled:
     """Assemble the assistant's pipeline on any transport (tests pass their own)."""
     store = NotesStore(settings.data_dir / "notes.sqlite")
-    tools = [*assistant_tools(store, user_id), *extra_tools]
-    llm = make_llm(settings, tools=tools)
+    registry = ToolRegistry(timeout_secs=settings.tool_timeout_secs)
+    tools = [
+        registry.wrap(tool, show_arguments=tool.__name__ in SAFE_TO_SHOW)
+        for tool in [*assistant_tools(store, user_id), *extra_tools]
+    ]
+    llm = make_llm(settings, tools=tools, service_class=AssistantLLM)
     tts = piper_tts() if settings.response_modality == "TEXT" else None
     return assemble(
         Stages(
             transport=transport,
             llm=llm,
             user_processors=user_processors,
-            bot_processors=bot_processors,
+            bot_processors=[ToolCallProcessor(registry), *bot_processors],
             tts=tts,
         ),
-        rtvi_observer_params=RTVIObserverParams(
-            function_call_report_level={"*": RTVIFunctionCallReportLevel.NAME}
-        ),
+        rtvi_observer_params=RTVIObserverParams(function_call_report_level=report_levels(registry)),
         idle_timeout_secs=idle_timeout_secs,
     )
 

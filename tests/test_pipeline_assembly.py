@@ -32,6 +32,7 @@ from bots.gemini import (
 from bots.settings import Settings
 from bots.tools import NotesStore, make_notes_tools
 from emulator.certs import ensure_certs
+from processors.tool_calls import ToolCallProcessor
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
@@ -77,6 +78,7 @@ def test_the_assistant_pipeline_has_every_stage_in_order(
         LLMUserAggregator,
         GeminiLiveLLMService,
         *([PiperTTSService] if modality == "TEXT" else []),
+        ToolCallProcessor,
         marker_bot,
         transport.output(),
         LLMAssistantAggregator,
