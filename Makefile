@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m bots
+	$(PY) -m bots $(ARGS)
 
 emulator: $(STAMP)
 	$(PY) -m emulator --port 8765

@@ -145,6 +145,7 @@ class LiveSession:
         self._inference_requested = False
         self._user_speaking = False
         self._image: brain.ImageInfo | None = None
+        self.speech_segments: list[dict[str, float | None]] = []
         self._client_index = 0
         self._raw: dict[str, Any] = {}  # the last client message as sent, for error reasons
         self._prompt_tokens = 0
@@ -177,6 +178,7 @@ class LiveSession:
             "frames": dict(self.frames),
             "audio_in_s": round(self.audio_in_s, 3),
             "video_frames": self.video_frames[-600:],
+            "speech_segments": self.speech_segments[-200:],
             "user_speaking": self._user_speaking,
             "model_speaking": self.generating,
             "first_audio_ms": self.first_audio_ms,
@@ -434,7 +436,7 @@ class LiveSession:
             self._drain_resampler()
             audio = bytes(self._manual_audio or b"")
             self._manual_audio = None
-            self._user_speaking = False
+            self._speech_ended()
             if audio:
                 await self._events.put(("audio_turn", audio))
         if body.get("audio_stream_end"):
@@ -443,7 +445,7 @@ class LiveSession:
             if self._vad is not None:
                 event = self._vad.flush()
                 if event is not None and event.kind == "ended":
-                    self._user_speaking = False
+                    self._speech_ended()
                     await self._events.put(("audio_turn", event.audio))
         text = body.get("text")
         if text is not None:
@@ -505,7 +507,7 @@ class LiveSession:
             if event.kind == "started":
                 self._speech_started()
             else:
-                self._user_speaking = False
+                self._speech_ended()
                 self._events.put_nowait(("audio_turn", event.audio))
 
     def _on_video(self, blob: dict[str, Any]) -> None:
@@ -528,8 +530,15 @@ class LiveSession:
             }
         )
 
+    def _speech_ended(self) -> None:
+        if self._user_speaking and self.speech_segments:
+            self.speech_segments[-1]["end"] = round(time.time(), 3)
+        self._user_speaking = False
+
     def _speech_started(self) -> None:
         assert self.config is not None and self.conv is not None
+        if not self._user_speaking:
+            self.speech_segments.append({"start": round(time.time(), 3), "end": None})
         self._user_speaking = True
         if self.config.activity_handling == "NO_INTERRUPTION":
             return

@@ -292,8 +292,13 @@ function toolStatus(s: string): ToolStatus {
   const v = s.toLowerCase();
   if (["started", "start", "queued", "scheduled"].includes(v)) return "started";
   if (["running", "in-progress", "in_progress", "progress", "update"].includes(v)) return "running";
-  if (["cancelled", "canceled", "timeout", "timed_out", "timed-out"].includes(v)) return "cancelled";
-  if (["error", "failed", "failure"].includes(v)) return "error";
+  if (
+    ["cancelled", "canceled", "timeout", "timed_out", "timed-out"].includes(v) ||
+    v.startsWith("cancelled_by_")
+  )
+    return "cancelled";
+  if (["error", "failed", "failure", "invalid_arguments", "refused_repeat"].includes(v))
+    return "error";
   return "done";
 }
 
