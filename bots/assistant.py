@@ -6,6 +6,7 @@ started for you when there is no `GOOGLE_API_KEY`, with `make run`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +25,8 @@ from bots.settings import Settings, load_settings
 from bots.tools import NotesStore, assistant_tools
 from processors.tool_calls import ToolCallProcessor, report_levels
 from processors.tool_registry import ToolRegistry, ToolSchedulingGeminiLiveLLMService
+from processors.transcript_logger import TranscriptLogger
+from processors.transcript_store import TranscriptStore
 
 DEFAULT_USER = "local-user"
 SAFE_TO_SHOW = {"get_current_time", "calculate"}  # notes are personal: the browser sees names only
@@ -31,6 +34,20 @@ SAFE_TO_SHOW = {"get_current_time", "calculate"}  # notes are personal: the brow
 
 class AssistantLLM(ToolSchedulingGeminiLiveLLMService):
     """The assistant's Gemini Live stage."""
+
+    # On a stop, the bot finishes what it is saying for at most this long, then the service
+    # handles the EndFrame and closes the Gemini socket with a normal close.
+    _END_FRAME_DEFERRAL_TIMEOUT_SECS = lifecycle.FINISH_SPEAKING_SECS
+
+    async def _disconnect(self) -> None:
+        # Pipecat cancels the receive task inside `async with connect()` first, and the
+        # websockets library then closes with 1011 (internal error); closing the session first
+        # sends a normal close (1000), so Gemini sees a clean end, not a crash.
+        if self._session is not None:
+            self._disconnecting = True
+            with contextlib.suppress(Exception):
+                await self._session.close()
+        await super()._disconnect()
 
 
 def transport_params(*, vision: bool) -> dict[str, Callable[[], Any]]:
@@ -74,6 +91,7 @@ def build_assistant(
     bot_processors: Sequence[FrameProcessor] = (),
     extra_tools: Sequence[Callable[..., Any]] = (),
     idle_timeout_secs: float | None = 300,
+    bot_name: str = "assistant",
 ) -> Assembled:
     """Assemble the assistant's pipeline on any transport (tests pass their own)."""
     store = NotesStore(settings.data_dir / "notes.sqlite")
@@ -84,12 +102,22 @@ def build_assistant(
     ]
     llm = make_llm(settings, tools=tools, service_class=AssistantLLM)
     tts = piper_tts() if settings.response_modality == "TEXT" else None
+    transcript = TranscriptLogger(
+        TranscriptStore(settings.transcripts, retention_days=settings.transcript_retention_days),
+        metadata={
+            "bot": bot_name,
+            "model": settings.gemini_model,
+            "modality": settings.response_modality,
+            "endpoint": "emulator" if settings.emulator_url else "gemini",
+        },
+    )
     return assemble(
         Stages(
             transport=transport,
             llm=llm,
             user_processors=user_processors,
-            bot_processors=[ToolCallProcessor(registry), *bot_processors],
+            llm_input_processors=[transcript.user()],
+            bot_processors=[ToolCallProcessor(registry), transcript.assistant(), *bot_processors],
             tts=tts,
         ),
         rtvi_observer_params=RTVIObserverParams(function_call_report_level=report_levels(registry)),
@@ -112,6 +140,7 @@ async def run(
         user_id=user_id_of(runner_args),
         user_processors=user_processors,
         idle_timeout_secs=runner_args.pipeline_idle_timeout_secs,
+        bot_name="vision" if vision else "assistant",
     )
     logger.info(
         f"{'vision' if vision else 'assistant'} bot: model {settings.gemini_model} via "

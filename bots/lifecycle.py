@@ -12,9 +12,13 @@ import asyncio
 import contextlib
 
 from loguru import logger
+from pipecat.frames.frames import EndFrame
 from pipecat.pipeline.worker import PipelineWorker
 
-GRACE_SECS = 4.0
+FINISH_SPEAKING_SECS = 3.0
+"""How long a stopping bot may go on speaking (the model service holds its EndFrame that long)."""
+GRACE_SECS = FINISH_SPEAKING_SECS + 3.0
+"""After this, a session that has not ended is cancelled."""
 _workers: dict[PipelineWorker, asyncio.Event] = {}
 
 
@@ -36,12 +40,14 @@ def running() -> int:
 
 async def _end(worker: PipelineWorker, finished: asyncio.Event, grace_secs: float) -> None:
     async def end_and_wait() -> None:
-        await worker.end(reason="the server is stopping")
+        # An EndFrame, not `worker.end()`: in Pipecat 1.14 that asks the runner to end, which
+        # cancels the pipeline; the EndFrame lets the model service finish its turn first.
+        await worker.queue_frame(EndFrame(reason="the server is stopping"))
         await finished.wait()
 
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(end_and_wait(), grace_secs)
-    if not worker.has_finished():
+    if not finished.is_set():
         logger.warning(f"{worker}: did not end within {grace_secs:.0f} s; cancelling it")
         with contextlib.suppress(Exception):
             await worker.cancel(reason="the server is stopping")

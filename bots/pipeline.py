@@ -1,6 +1,7 @@
 """The one place that assembles a bot's pipeline from its stages.
 
-    transport.input() → [user-side processors] → user context aggregator → Gemini Live
+    transport.input() → [user-side processors] → user context aggregator
+        → [model-input processors, e.g. the transcript's user half] → Gemini Live
         → [TTS, TEXT modality only] → [tool-call and transcript processors]
         → transport.output() → assistant context aggregator
 
@@ -37,6 +38,9 @@ class Stages:
     llm: GeminiLiveLLMService
     context: LLMContext = field(default_factory=LLMContext)
     user_processors: Sequence[FrameProcessor] = ()
+    llm_input_processors: Sequence[FrameProcessor] = ()
+    """Between the user aggregator and the model: they see the model's upstream transcription,
+    which the aggregator consumes."""
     bot_processors: Sequence[FrameProcessor] = ()
     tts: TTSService | None = None
 
@@ -75,6 +79,7 @@ def assemble(
         stages.transport.input(),
         *stages.user_processors,
         aggregators.user(),
+        *stages.llm_input_processors,
         stages.llm,
     ]
     if stages.tts is not None:

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     )
     emulator_url: str | None = Field(None, description="https://HOST:PORT of a running emulator")
     emulator_ca: Path | None = Field(None, description="the emulator's CA PEM")
+    default_emulator_url: str | None = Field(
+        None,
+        description="EMULATOR_URL used only while GOOGLE_API_KEY is unset (docker-compose.yml)",
+    )
 
     @field_validator("gemini_model")
     @classmethod
@@ -114,6 +118,15 @@ class Settings(BaseSettings):
             if not text:
                 raise ValueError(f"SYSTEM_INSTRUCTION_FILE {self.system_instruction_file} is empty")
             self.system_instruction = text
+        return self
+
+    @model_validator(mode="after")
+    def _default_emulator(self) -> Settings:
+        # docker-compose.yml cannot set EMULATOR_URL only when .env has no key (Compose 1.29 has
+        # no ${VAR:+...}), so it sets this instead: a key set in .env then wins.
+        default = (self.default_emulator_url or "").strip()
+        if default and self.google_api_key is None and not self.emulator_url:
+            self.emulator_url = default
         return self
 
     @property

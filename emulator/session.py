@@ -200,6 +200,8 @@ class LiveSession:
         if isinstance(exc, CloseSession):
             self._spawn(self.close(exc.code, exc.reason), "close")
             return
+        if self._closing or self.ws.closed or isinstance(exc, ConnectionError):
+            return  # the socket went away under a task that was still sending: not our error
         logger.opt(exception=exc).error(f"{self.id}: {task.get_name()} failed")
         self._spawn(self.close(1011, "Internal error encountered."), "close")
 

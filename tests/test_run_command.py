@@ -29,9 +29,11 @@ import pytest
 from conftest import AUDIO_DIR, REPO
 from webrtc_client import RTVIMessage, WebRTCClient
 
+from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
 from bots.settings import Settings
 from bots.web import DIST_DIR
+from processors.transcript_store import Transcript, list_sessions, load_session
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -138,6 +140,11 @@ class RunCommand:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def data(self) -> Path:
+        """The run command's DATA_DIR (notes, certificates, transcripts)."""
+        return self.log.parent / "data"
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -295,6 +302,22 @@ async def ask(client: WebRTCClient, wav: str, answer: re.Pattern[str]) -> Turn:
     )
 
 
+async def wait_for_transcript(
+    folder: Path, *, ended: bool, timeout: float = STOP_TIMEOUT
+) -> Transcript:
+    """The newest session in `folder`, once it has ended (if `ended`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sessions = list_sessions(folder)
+        if sessions:
+            transcript = load_session(folder, sessions[-1].session_id)
+            if not ended or transcript.ended is not None:
+                return transcript
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {'ended ' if ended else ''}transcript in {folder}: {sessions}")
+        await asyncio.sleep(0.1)  # polling interval
+
+
 def assert_spoken_answer(turn: Turn) -> None:
     """Bot audio with energy, about as long as the words the bot said."""
     words = len(turn.bot_text.split())
@@ -413,6 +436,16 @@ async def test_a_spoken_question_gets_the_time_from_its_tool_and_after_a_renegot
             f"\nturn latency (end of user audio → first bot audio): "
             f"time tool {first.latency:.2f} s, calculator {second.latency:.2f} s"
         )
+    # The browser left: the session's transcript is on disk, whole and marked ended.
+    transcript = await wait_for_transcript(bot.data / "transcripts", ended=True)
+    users = [t.text for t in transcript.user_turns]
+    assert any("Tokyo" in u for u in users), users
+    calls = {c["name"]: c for c in transcript.tool_calls}
+    assert calls["get_current_time"]["arguments"] == {"place": "Tokyo"}
+    assert calls["get_current_time"]["outcome"] == "ok"
+    assert calls["calculate"]["result"]["result"] == 84
+    bots = [t.text for t in transcript.bot_turns]
+    assert any(CLOCK.search(b) for b in bots) and any("84" in b for b in bots), bots
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -436,6 +469,58 @@ async def test_a_stop_signal_ends_the_run_command_with_code_0_and_stops_its_emul
         assert not accepts_connections(emulator_url)
         assert not accepts_connections(run.base_url)
         print(f"\nstopped {stopped_in:.2f} s after {sig.name} with a browser connected")
+
+
+async def test_sigterm_lets_the_bot_finish_speaking_records_the_end_and_closes_gemini_cleanly(
+    tmp_path: Path,
+) -> None:
+    emulator = start_emulator(tmp_path / "certs")
+    try:
+        with run_command(
+            tmp_path, EMULATOR_URL=emulator.base_url, EMULATOR_CA=str(emulator.ca)
+        ) as run:
+            await asyncio.to_thread(run.wait_until_serving)
+            async with WebRTCClient(run.base_url) as client:
+                await client.connect()
+                ended = await client.say(AUDIO_DIR / "long_story.wav")
+                await client.wait_for_bot_audio(after=ended, timeout=TURN_TIMEOUT)
+                signalled = time.monotonic()
+                os.killpg(run.process.pid, signal.SIGTERM)  # what `docker stop` sends
+                code = await asyncio.to_thread(run.process.wait, STOP_TIMEOUT)
+                stopped_in = time.monotonic() - signalled
+                spoke_on = client.bot_audio_seconds(since=signalled)
+            assert code == 0, run.tail()
+            assert "Traceback" not in run.output(), run.tail()
+        # The bot went on talking for a moment, then the process left within the grace period.
+        assert spoke_on > 0.3, spoke_on
+        assert stopped_in < lifecycle.GRACE_SECS + 5, stopped_in
+        transcript = await wait_for_transcript(tmp_path / "data" / "transcripts", ended=True)
+        assert transcript.ended is not None
+        async with httpx.AsyncClient(verify=str(emulator.ca), trust_env=False) as http:
+            sessions = (await http.get(f"{emulator.base_url}/emulator/sessions")).json()
+        assert sessions and sessions[-1]["close_code"] == 1000, (
+            sessions[-1]["close_code"],
+            sessions[-1]["close_reason"],
+        )
+    finally:
+        emulator.stop()
+    print(f"\nSIGTERM: bot spoke {spoke_on:.1f} s more, process exited after {stopped_in:.1f} s")
+
+
+async def test_a_second_stop_signal_stops_at_once(tmp_path: Path) -> None:
+    with run_command(tmp_path) as run:
+        await asyncio.to_thread(run.wait_until_serving)
+        async with WebRTCClient(run.base_url) as client:
+            await client.connect()
+            ended = await client.say(AUDIO_DIR / "long_story.wav")
+            await client.wait_for_bot_audio(after=ended, timeout=TURN_TIMEOUT)
+            os.killpg(run.process.pid, signal.SIGTERM)
+            await asyncio.sleep(0.2)  # the first signal is being handled: now press Ctrl-C
+            signalled = time.monotonic()
+            os.killpg(run.process.pid, signal.SIGINT)
+            await asyncio.to_thread(run.process.wait, STOP_TIMEOUT)
+            stopped_in = time.monotonic() - signalled
+    assert stopped_in < lifecycle.GRACE_SECS, stopped_in
 
 
 async def test_with_a_key_the_conversation_works_and_the_key_reaches_neither_log_nor_page(
