@@ -21,6 +21,7 @@ from pipecat.workers.runner import WorkerRunner
 from bots import lifecycle
 from bots.gemini import make_llm
 from bots.pipeline import Assembled, Stages, assemble, piper_tts
+from bots.resilient_gemini import ResilientGeminiLiveLLMService
 from bots.settings import Settings, load_settings
 from bots.tools import NotesStore, assistant_tools
 from processors.tool_calls import ToolCallProcessor, report_levels
@@ -32,8 +33,8 @@ DEFAULT_USER = "local-user"
 SAFE_TO_SHOW = {"get_current_time", "calculate"}  # notes are personal: the browser sees names only
 
 
-class AssistantLLM(ToolSchedulingGeminiLiveLLMService):
-    """The assistant's Gemini Live stage."""
+class AssistantLLM(ResilientGeminiLiveLLMService, ToolSchedulingGeminiLiveLLMService):
+    """The assistant's Gemini Live stage: resilient connections, and tool scheduling."""
 
     # On a stop, the bot finishes what it is saying for at most this long, then the service
     # handles the EndFrame and closes the Gemini socket with a normal close.
@@ -101,6 +102,12 @@ def build_assistant(
         for tool in [*assistant_tools(store, user_id), *extra_tools]
     ]
     llm = make_llm(settings, tools=tools, service_class=AssistantLLM)
+
+    @llm.event_handler("on_tool_calls_cancelled_by_model")
+    def _cancelled_by_model(_llm: object, call_ids: Sequence[str]) -> None:
+        for call_id in call_ids:
+            registry.cancel(call_id, by_model=True)
+
     tts = piper_tts() if settings.response_modality == "TEXT" else None
     transcript = TranscriptLogger(
         TranscriptStore(settings.transcripts, retention_days=settings.transcript_retention_days),

@@ -21,6 +21,7 @@ from pipecat.services.google.gemini_live.llm import (
     GeminiVADParams,
 )
 
+from bots.resilient_gemini import ResilientGeminiLiveLLMService, resilience_options
 from bots.settings import Settings
 from emulator.client import http_options as emulator_http_options
 
@@ -120,10 +121,16 @@ def make_llm(
     settings: Settings,
     *,
     tools: Sequence[Callable[..., Any]] = (),
-    service_class: type[GeminiLiveLLMService] = GeminiLiveLLMService,
+    service_class: type[GeminiLiveLLMService] = ResilientGeminiLiveLLMService,
     **kwargs: Any,
 ) -> GeminiLiveLLMService:
-    """Build the Gemini Live stage from settings; extra keyword arguments go to the service."""
+    """Build the Gemini Live stage from settings; extra keyword arguments go to the service.
+
+    The default class is our resilient subclass (goAway, reconnects, tool cancellation); any
+    `GeminiLiveLLMService` subclass can stand in, Pipecat's own included.
+    """
+    if issubclass(service_class, ResilientGeminiLiveLLMService):
+        kwargs = {**resilience_options(settings), **kwargs}
     key = (
         settings.google_api_key.get_secret_value()
         if settings.google_api_key

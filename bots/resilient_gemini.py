@@ -17,8 +17,9 @@ Pipecat internals overridden (pinned to pipecat-ai 1.14 by pyproject): `_connect
 `_create_initial_response`, `_handle_server_message`, `_handle_msg_tool_call`,
 `_handle_msg_resumption_update`, `_send_user_audio`, `_send_user_text`, `_tool_result`,
 `_handle_send_error`, and from `LLMService` `_broadcast_function_call_cancelled` and
-`_timeout_function_call`. The base class keeps sending through `self._session`; here that is a
-facade whose sends go through the outbox (see `_SessionFacade`).
+`_timeout_function_call`; it calls `_cancel_function_call_tasks` and `_handle_interruption`. The
+base class keeps sending through `self._session`; here that is a facade whose sends go through the
+outbox (see `_SessionFacade`).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class ResilientGeminiLiveLLMService(GeminiLiveLLMService):
     Behaviour, in the order the issue lists it:
 
     - **goAway**: a timer started by the `goAway` message switches connections at the next turn
-      boundary (model idle, no tool running, no reply pending, user quiet, a resumption handle
+      boundary (model idle, no BLOCKING tool running, no reply pending, user quiet, a handle
       issued since the last turn), and at the latest `goaway_safety_margin_secs` before
       `timeLeft` runs out, even if the server sends nothing more. The old socket is closed first,
       then the session is resumed with the latest handle.

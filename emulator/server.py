@@ -65,26 +65,27 @@ class Emulator:
     handle_ttl_s: float = 7200.0
     sessions: dict[str, LiveSession] = field(default_factory=dict)
     live_by_conversation: dict[str, LiveSession] = field(default_factory=dict)
-    handles: dict[str, tuple[Conversation, float]] = field(default_factory=dict)
+    handles: dict[str, tuple[Conversation, float, int]] = field(default_factory=dict)
     tokens: TokenStore = field(default_factory=TokenStore)
     faults: Faults = field(default_factory=Faults)
 
     def issue_handle(self, conv: Conversation) -> str:
-        """A new resumption handle for the conversation as it is now."""
+        """A new resumption handle for the conversation as it is now (its first N turns)."""
         handle = f"handle-{secrets.token_urlsafe(18)}"
-        self.handles[handle] = (conv, time.time())
+        self.handles[handle] = (conv, time.time(), len(conv.history))
         return handle
 
-    def resolve_handle(self, handle: str) -> Conversation | None:
-        """The conversation a handle resumes, or None when unknown or past its lifetime."""
+    def resolve_handle(self, handle: str) -> tuple[Conversation, int] | None:
+        """The conversation a handle resumes and how many of its turns the handle covers; None
+        when the handle is unknown or past its lifetime."""
         entry = self.handles.get(handle)
         if entry is None:
             return None
-        conv, issued = entry
+        conv, issued, turns = entry
         if time.time() - issued > self.handle_ttl_s:
             del self.handles[handle]
             return None
-        return conv
+        return conv, turns
 
     def find(self, ident: str) -> LiveSession | None:
         """A connection by its id, or the live connection of a conversation id."""

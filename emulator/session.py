@@ -348,9 +348,10 @@ class LiveSession:
             )
         self.config, self.model = config, model
         if config.resume_handle:
-            conv = self.server.resolve_handle(config.resume_handle)
-            if conv is None:
+            resolved = self.server.resolve_handle(config.resume_handle)
+            if resolved is None:
                 raise CloseSession(1008, "Session resumption handle is invalid or has expired.")
+            conv, turns = resolved
             previous = self.server.live_by_conversation.get(conv.id)
             if previous is not None and previous.open:
                 raise CloseSession(
@@ -358,6 +359,10 @@ class LiveSession:
                     "Resumption refused: an earlier connection of this session is still open.",
                 )
             self.resumed_from = config.resume_handle
+            if len(conv.history) > turns:
+                # A handle restores the state it stood for: later turns are lost, as on Gemini,
+                # where a client must resend what it sent after the handle it resumes with.
+                del conv.history[turns:]
             self.conv = conv
         else:
             self.conv = Conversation()

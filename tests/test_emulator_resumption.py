@@ -101,6 +101,24 @@ async def test_a_valid_handle_continues_the_same_conversation(emulator: Running)
     assert len(texts) == 4
 
 
+async def test_an_older_handle_restores_the_conversation_as_it_was_when_issued(
+    emulator: Running,
+) -> None:
+    async with live(emulator, resumable()) as (session, box):
+        at_setup = handles(await box.until(lambda m: m.session_resumption_update))[-1]
+        await say_text(session, "What is twelve times seven?")
+        await box.turn()
+        conversation = session.session_id
+    await closed(emulator, conversation)
+    async with live(emulator, resumable(at_setup)) as (session, box):
+        summary = await wait_session(
+            emulator, lambda s: s["resumed_from"] == at_setup and s["open"]
+        )
+    # The handle stood for an empty conversation: the turn after it is not restored.
+    assert summary["conversation_id"] == conversation
+    assert summary["history"] == []
+
+
 async def test_an_unknown_handle_is_refused_with_1008(emulator: Running) -> None:
     with pytest.raises(errors.APIError) as refused:
         async with live(emulator, resumable("handle-that-was-never-issued")):
