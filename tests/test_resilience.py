@@ -31,6 +31,7 @@ from emulator.server import Emulator, Running, start
 from emulator.speech import split_sentences
 from emulator.state import ToolCallRecord
 from processors.frames import SessionEvent
+from processors.transcript_store import list_sessions, load_session
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -158,6 +159,22 @@ async def test_ten_goaways_and_ten_drops_in_a_row_lose_and_repeat_no_turn(
         assert len(log.server_messages("service-reconnected")) == 10
         assert not log.of(ErrorFrame)
         assert not bot.transport.output().rtvi("error")
+
+        # The transcript on disk has every answer once, in order, and every switch and reconnect.
+        folder = tmp_path / "transcripts"
+        await until(
+            lambda: any(
+                len(load_session(folder, s.session_id).bot_turns) >= len(answers)
+                for s in list_sessions(folder)
+            ),
+            "every answer in the transcript",
+        )
+        (session,) = list_sessions(folder)
+        transcript = load_session(folder, session.session_id)
+        assert [t.text.strip() for t in transcript.bot_turns] == [a.text.strip() for a in answers]
+        assert not [t for t in transcript.bot_turns if t.interrupted]
+        events = Counter(e["event"] for e in transcript.session_events)
+        assert events["resumed"] == 10 and events["reconnected"] == 10, events
 
 
 async def test_a_goaway_followed_by_silence_still_switches_before_time_left(
