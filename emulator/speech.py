@@ -807,6 +807,20 @@ class TurnDetector:
             self._model.reset_states()
             self._windows_since_reset = 0
 
+    def paused_utterance(self) -> bytes | None:
+        """The turn's audio as it will end if the speaker stays quiet, once that audio is complete.
+
+        While the detector waits out `silence_ms`, the utterance it will return already exists
+        (speech plus a short tail); a caller can start transcribing it then and use the result if
+        the turn does end with exactly this audio. None when not speaking or too early.
+        """
+        if self._state is not _State.SPEAKING:
+            return None
+        end = self._last_speech_end + self._tail_bytes
+        if len(self._utterance) < end or self._quiet_run == 0:
+            return None
+        return bytes(self._utterance[:end])
+
     def flush(self) -> SpeechEvent | None:
         """End the stream now (the client sent ``audioStreamEnd``).
 

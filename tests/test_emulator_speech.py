@@ -547,3 +547,32 @@ def test_an_unknown_sensitivity_or_negative_duration_is_refused() -> None:
         TurnDetector(end_sensitivity="START_SENSITIVITY_HIGH")
     with pytest.raises(ValueError, match="silence_ms"):
         TurnDetector(silence_ms=-1)
+
+
+def test_the_paused_utterance_is_exactly_the_audio_the_turn_then_ends_with() -> None:
+    pcm = read_fixture("hello.wav")
+    detector = TurnDetector()
+    early: list[bytes] = []
+    ended: list[bytes] = []
+    stream = pcm + SILENCE_1S
+    for i in range(0, len(stream), 640):
+        for event in detector.feed(stream[i : i + 640]):
+            if event.kind == "ended":
+                ended.append(event.audio)
+        paused = detector.paused_utterance()
+        if paused is not None and (not early or early[-1] != paused):
+            early.append(paused)
+    assert len(ended) == 1
+    assert early, "the utterance was complete before the turn ended"
+    assert early[-1] == ended[0]
+
+
+def test_no_paused_utterance_while_quiet_or_mid_speech() -> None:
+    detector = TurnDetector()
+    detector.feed(SILENCE_1S)
+    assert detector.paused_utterance() is None
+    pcm = read_fixture("hello.wav")
+    start, _ = speech_extent(pcm)
+    detector.feed(pcm[: int((start + 0.6) * INPUT_RATE) * 2])  # in the middle of the words
+    assert detector.speaking
+    assert detector.paused_utterance() is None
