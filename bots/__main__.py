@@ -118,8 +118,15 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def _exit_cleanly(signum: int, _frame: object) -> None:
-    # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; leave through `finally`.
-    raise SystemExit(0)
+    """Leave through `main`'s `finally` (which stops the emulator) with exit code 0.
+
+    uvicorn re-raises the signals it caught once its server has shut down, still inside its event
+    loop: there the server is already on its way out, and raising would only print a traceback.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise SystemExit(0) from None
 
 
 def main(argv: list[str] | None = None) -> int:

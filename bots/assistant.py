@@ -6,7 +6,6 @@ started for you when there is no `GOOGLE_API_KEY`, with `make run`.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,16 +38,6 @@ class AssistantLLM(ResilientGeminiLiveLLMService, ToolSchedulingGeminiLiveLLMSer
     # On a stop, the bot finishes what it is saying for at most this long, then the service
     # handles the EndFrame and closes the Gemini socket with a normal close.
     _END_FRAME_DEFERRAL_TIMEOUT_SECS = lifecycle.FINISH_SPEAKING_SECS
-
-    async def _disconnect(self) -> None:
-        # Pipecat cancels the receive task inside `async with connect()` first, and the
-        # websockets library then closes with 1011 (internal error); closing the session first
-        # sends a normal close (1000), so Gemini sees a clean end, not a crash.
-        if self._session is not None:
-            self._disconnecting = True
-            with contextlib.suppress(Exception):
-                await self._session.close()
-        await super()._disconnect()
 
 
 def transport_params(*, vision: bool) -> dict[str, Callable[[], Any]]:

@@ -352,6 +352,9 @@ class ResilientGeminiLiveLLMService(GeminiLiveLLMService):
                 await self.cancel_task(task)
         self._goaway_task = self._quiet_task = None
         self._drop_queue("the session is ending")
+        # Close the socket ourselves first, with a normal close (1000): Pipecat would cancel the
+        # receive task inside `async with connect()`, and websockets then closes with 1011.
+        await self._close_socket()
         await super()._disconnect()
 
     async def _close_socket(self) -> None:
