@@ -47,6 +47,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+import numpy as np
 from loguru import logger
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADState
 from pipecat.frames.frames import (
@@ -83,6 +84,18 @@ from processors.transcript_store import (
 )
 
 _USER, _ASSISTANT = "user", "assistant"
+
+
+LOUD_RMS = 500.0
+"""RMS (of 16-bit samples) above which input audio counts as the user speaking, when no VAD runs:
+speech at a normal level is in the thousands, a quiet room in the tens."""
+
+
+def _rms(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype=np.int16)
+    if samples.size == 0:
+        return 0.0
+    return float(np.sqrt(np.mean(samples.astype(np.float32) ** 2)))
 
 
 class TranscriptLogger:
@@ -140,6 +153,7 @@ class TranscriptLogger:
         self._awaiting_reply: int | None = None
         self._speech_end: float | None = None
         self._upstream_vad = False
+        self._last_loud_at: float | None = None  # the last input audio above LOUD_RMS
 
         # The bot turn being collected.
         self._bot_open = False
@@ -247,9 +261,12 @@ class TranscriptLogger:
             self._user_started_at = now
         self._user_chunks.append(text)
         self._user_last_at = now
-        # A late chunk of the turn being answered is not a new end of speech.
+        # A late chunk of the turn being answered is not a new end of speech. Without a VAD, the
+        # last loud input audio is a far better end of speech than the transcription's arrival
+        # (which comes after the server's silence wait and its speech recognition).
         if not self._vad_timed and not self._user_answered:
-            self._speech_end = now
+            loud = self._last_loud_at
+            self._speech_end = loud if loud is not None and loud <= now else now
 
     def _speech_ended(self, at: float) -> None:
         self._speech_end = at
@@ -514,6 +531,11 @@ class UserTranscriptLogger(_TranscriptHalf):
             heard_at = self._owner.clock()
             await self.push_frame(frame, direction)  # the VAD only timestamps: never delay audio
             await self._analyze(frame, heard_at)
+            return
+        if isinstance(frame, InputAudioRawFrame):
+            if _rms(frame.audio) >= LOUD_RMS:
+                self._owner._last_loud_at = self._owner.clock()
+            await self.push_frame(frame, direction)
             return
         self._record(frame, direction)
         await self.push_frame(frame, direction)

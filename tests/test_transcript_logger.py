@@ -1057,3 +1057,25 @@ def test_any_interleaving_gives_ordered_turns_made_of_their_chunks(
     assert [t.turn for t in transcript.bot_turns] == list(range(1, len(transcript.bot_turns) + 1))
     assert transcript.events == tl.transcript.events  # what memory holds is what the disk holds
     assert not math.isnan(sum(e["ts"] for e in transcript.events))
+
+
+async def test_without_a_vad_the_last_loud_input_audio_times_the_end_of_speech(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    tl = make_logger(tmp_path, clock)
+    sent: list[Frame] = []
+    for loud in [True] * 10 + [False] * 25:  # 200 ms of speech, then 500 ms of silence
+        sent += [audio_in(loud), Advance(seconds=0.02)]
+    sent += [
+        Advance(seconds=0.3),  # the server's silence wait and its speech recognition
+        user("Hello."),
+        Advance(seconds=0.2),
+        LLMFullResponseStartFrame(),
+        audio_out(),
+        LLMFullResponseEndFrame(),
+    ]
+    down, _ = await run_test(pair(tl, clock), frames_to_send=sent)
+    assert_same_frames(down, passed_down(sent))
+    (turn,) = load_session(tmp_path, SID).bot_turns
+    # The last loud frame was heard at +0.18 s; the answer's first audio at +1.2 s.
+    assert turn.latency_ms == pytest.approx((1.2 - 0.18) * 1000.0)

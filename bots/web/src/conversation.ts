@@ -75,7 +75,11 @@ export class Conversation {
 
   userLlmText(text: string): void {
     if (!text) return;
-    const turn = this.turnFor("user");
+    // Pipecat sends the user's words as `user-llm-text` once the bot starts answering, after
+    // the transcription drew the turn: that is the same turn, not a new one after the answer.
+    const spoken = [...this.turns].reverse().find((t) => t.view.role === "user");
+    const late = spoken && spoken.sources.has("transcription") && !spoken.sources.has("llm");
+    const turn = late ? spoken : this.turnFor("user");
     turn.sources.set("llm", joinText(turn.sources.get("llm") ?? "", text));
     this.refresh(turn);
   }
