@@ -26,12 +26,12 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-from conftest import AUDIO_DIR, REPO
+from conftest import AUDIO_DIR
 from webrtc_client import RTVIMessage, WebRTCClient
 
+from bench.browser import Proc, clean_env, descendants, free_port
 from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
-from bots.settings import Settings
 from bots.web import DIST_DIR
 from processors.transcript_store import Transcript, list_sessions, load_session
 
@@ -49,60 +49,8 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1", "0.0.0.0"}
 # ---------------------------------------------------------------------- processes
 
 
-@dataclass(frozen=True)
-class Proc:
-    """A process seen in /proc: its PID, the start time that tells it from a reused PID, argv."""
-
-    pid: int
-    start: int
-    argv: tuple[str, ...]
-
-    def alive(self) -> bool:
-        """Still running (a zombie or a new process with the same PID does not count)."""
-        stat = _stat(self.pid)
-        return stat is not None and stat[2] == self.start and stat[1] != "Z"
-
-
-def _stat(pid: int) -> tuple[int, str, int] | None:
-    """(parent PID, state, start time) of a process, or None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), fields[0], int(fields[19])
-
-
-def descendants(root: int) -> list[Proc]:
-    """Every live process below `root`, found through the parent PIDs in /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
-            parents.setdefault(stat[0], []).append(int(entry.name))
-    found: list[Proc] = []
-    todo = list(parents.get(root, []))
-    while todo:
-        pid = todo.pop()
-        stat = _stat(pid)
-        if stat is None or stat[1] == "Z":
-            continue
-        try:
-            argv = tuple(Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1])
-        except OSError:
-            continue
-        found.append(Proc(pid, stat[2], argv))
-        todo.extend(parents.get(pid, []))
-    return found
-
-
 def is_emulator(proc: Proc) -> bool:
     return "-m" in proc.argv and "emulator" in proc.argv
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def accepts_connections(url: str) -> bool:
@@ -113,18 +61,6 @@ def accepts_connections(url: str) -> bool:
     except OSError:
         return False
     return True
-
-
-def clean_env(**overrides: str) -> dict[str, str]:
-    """This environment without any of the bot's settings, plus `overrides`."""
-    settings = {name.upper() for name in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k.upper() not in settings}
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
-    )
-    env.update(overrides)
-    return env
 
 
 @dataclass
