@@ -41,7 +41,7 @@ START_TIMEOUT = 90.0
 """The emulator loads Whisper and Piper before the page is served; slow on a busy machine."""
 STOP_TIMEOUT = 20.0
 TURN_TIMEOUT = 45.0
-SENTINEL_KEY = "AIzaTESTSENTINEL-not-a-real-key-000000"
+SENTINEL_KEY = "TEST-SENTINEL-not-a-real-google-api-key-000000"
 CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1", "0.0.0.0"}
 
