@@ -350,19 +350,15 @@ async def run_bot(
     built: list[ResilientGeminiLiveLLMService] = []
 
     def make_resilient(*args: Any, **kwargs: Any) -> Any:
-        # The bot's own stage class (with its tool scheduling) keeps its behaviour; the
-        # resilient service goes in front of it in the MRO, as the bots will declare it.
-        base = kwargs.pop("service_class", None)
-        service_class: type[Any] = ResilientGeminiLiveLLMService
-        if base is not None and not issubclass(base, ResilientGeminiLiveLLMService):
-            service_class = type(f"Resilient{base.__name__}", (service_class, base), {})
-        llm = make_llm(*args, service_class=service_class, **(options or {}), **kwargs)
-        built.append(llm)  # type: ignore[arg-type]
+        # The bot's own stage class is already resilient; the test adds its own constructor
+        # options (short retry delays and timeouts) and keeps the service it built.
+        assert issubclass(kwargs["service_class"], ResilientGeminiLiveLLMService)
+        llm = make_llm(*args, **{**kwargs, **(options or {})})
+        built.append(llm)
         return llm
 
     transport = MemoryTransport()
-    # `make_llm` will build this class itself once the bots switch to it; until then the test
-    # swaps it in for the one call `build_assistant` makes.
+    # The one `make_llm` call `build_assistant` makes goes through `make_resilient`.
     with mock.patch.object(bots.assistant, "make_llm", make_resilient):
         assembled = build_assistant(
             config,
