@@ -27,7 +27,7 @@ from loguru import logger
 
 from emulator import brain, speech
 from emulator.models import LiveModel, lookup
-from emulator.state import Conversation, SessionConfig, ToolCallRecord
+from emulator.state import Conversation, SessionConfig, ToolCallRecord, Turn
 from emulator.tokens import AuthToken, TokenRefused, apply_constraints
 from emulator.wire import (
     WireError,
@@ -148,6 +148,8 @@ class LiveSession:
         self._user_speaking = False
         self._image: brain.ImageInfo | None = None
         self.speech_segments: list[dict[str, float | None]] = []
+        # What this connection's model said, kept even if a resume later drops it from history.
+        self.spoken: list[Turn] = []
         self._client_index = 0
         self._raw: dict[str, Any] = {}  # the last client message as sent, for error reasons
         self._prompt_tokens = 0
@@ -891,7 +893,7 @@ class LiveSession:
                 )
                 if not complete:
                     if spoken:
-                        self.conv.add("model", "".join(spoken).strip(), "model")
+                        self.spoken.append(self.conv.add("model", "".join(spoken).strip(), "model"))
                     return
             await self.send({"server_content": {"generation_complete": True}})
             response_tokens = int(audio_s * AUDIO_TOKENS_PER_S) + sum(
@@ -914,10 +916,11 @@ class LiveSession:
                 }
             )
             if spoken:
-                self.conv.add("model", "".join(spoken).strip(), "model")
+                self.spoken.append(self.conv.add("model", "".join(spoken).strip(), "model"))
         except asyncio.CancelledError:
             if spoken:
-                self.conv.add("model", "".join(spoken).strip(), "model", interrupted=True)
+                turn = self.conv.add("model", "".join(spoken).strip(), "model", interrupted=True)
+                self.spoken.append(turn)
             raise
         self._spawn(self._after_turn(), "after-turn")
 
