@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run emulator test lint typecheck pytest bench clean web web-check install lock docker-test
+.PHONY: run emulator test test-fast lint typecheck pytest bench clean web web-check install lock docker-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(VENV)/bin/pytest -p no:cacheprovider
+
+# The unit and emulator tiers: no models, processes, browser or Docker.
+test-fast: $(STAMP) lint typecheck
+	$(VENV)/bin/pytest -p no:cacheprovider -m "not (speech or e2e or browser or docker)"
 
 bench: $(STAMP)
 	$(PY) -m bench.emulator_bench

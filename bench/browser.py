@@ -55,7 +55,7 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-AUDIO_DIR = REPO.parent / "shared" / "audio"
+AUDIO_DIR = REPO / "tests" / "fixtures" / "audio"
 CHROMIUM = Path("/usr/bin/chromium")
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 RATE = 16000
@@ -197,7 +197,7 @@ class Clip:
 
 
 def read_fixture(name: str) -> np.ndarray:
-    """A speech fixture from ../shared/audio as int16 samples at 16 kHz."""
+    """A speech fixture from tests/fixtures/audio as int16 samples at 16 kHz."""
     with wave.open(str(AUDIO_DIR / name), "rb") as wav:
         if (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) != (RATE, 1, 2):
             raise ValueError(f"{name}: expected 16 kHz mono PCM16, got {wav.getparams()}")
@@ -247,7 +247,7 @@ class MicScript:
         return self
 
     def say(self, fixture: str) -> MicScript:
-        """A fixture from ../shared/audio, by file name."""
+        """A fixture from tests/fixtures/audio, by file name."""
         return self.say_pcm(fixture, read_fixture(fixture))
 
     def say_pcm(self, name: str, pcm: np.ndarray) -> MicScript:

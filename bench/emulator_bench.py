@@ -48,7 +48,7 @@ from loguru import logger
 from emulator.client import http_options
 
 REPO = Path(__file__).resolve().parents[1]
-AUDIO_DIR = REPO.parent / "shared" / "audio"
+AUDIO_DIR = REPO / "tests" / "fixtures" / "audio"
 MODEL = "gemini-3.1-flash-live-preview"
 API_KEY = "bench-key"
 INPUT_RATE = 16000
@@ -167,7 +167,7 @@ class CpuMeter:
 
 
 def load_clip(name: str) -> bytes:
-    """PCM16 mono 16 kHz frames of a fixture in ../shared/audio."""
+    """PCM16 mono 16 kHz frames of a fixture in tests/fixtures/audio."""
     path = AUDIO_DIR / name
     with wave.open(str(path), "rb") as wav:
         shape = (wav.getframerate(), wav.getnchannels(), wav.getsampwidth())

@@ -11,11 +11,24 @@ import pytest
 from emulator.server import Emulator, Running, running
 
 REPO = Path(__file__).resolve().parents[1]
-AUDIO_DIR = REPO.parent / "shared" / "audio"
+AUDIO_DIR = REPO / "tests" / "fixtures" / "audio"
+
+
+TIERS = ("unit", "emulator", "speech", "e2e", "browser", "docker")
+"""The test tiers registered in pyproject.toml; every test carries at least one."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a test with no tier: `make test-fast` would silently skip or include it."""
+    untiered = [item.nodeid for item in items if not any(item.iter_markers(t) for t in TIERS)]
+    if untiered:
+        raise pytest.UsageError(
+            f"tests without a tier marker ({', '.join(TIERS)}): " + ", ".join(untiered[:10])
+        )
 
 
 def load_wav(name: str) -> bytes:
-    """PCM16 mono 16 kHz frames of a fixture in ../shared/audio."""
+    """PCM16 mono 16 kHz frames of a fixture in tests/fixtures/audio."""
     with wave.open(str(AUDIO_DIR / name), "rb") as wav:
         assert wav.getframerate() == 16000 and wav.getnchannels() == 1 and wav.getsampwidth() == 2
         return wav.readframes(wav.getnframes())

@@ -51,7 +51,7 @@ from processors.transcript_store import Transcript, load_session
 # Fixtures, used through pytest's lookup in this module's namespace.
 __all__ = ["assistant_bot", "bot_servers", "chromium", "no_leftovers", "vision_bot"]
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
 BARGE_IN_LIMIT_MS = 500.0

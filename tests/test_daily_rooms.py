@@ -27,7 +27,7 @@ from bots.settings import Settings
 KEY = "dk_live_TEST_SECRET_0123456789abcdef"
 """A recognisable API key: it must never show up in a message, a log line or a response."""
 
-pytestmark = pytest.mark.timeout(20)
+pytestmark = [pytest.mark.emulator, pytest.mark.timeout(20)]
 
 
 def daily_settings(fake: FakeDaily, **overrides: Any) -> Settings:

@@ -60,7 +60,7 @@ from webrtc_client import WebRTCClient
 
 from bots.settings import Settings, load_settings
 
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
 CI = os.environ.get("CI", "").lower() == "true"
 UP_TARGET_S = 20.0

@@ -38,6 +38,8 @@ from emulator.brain import (
     words_to_expression,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def schema(required: list[str], **properties: str) -> dict[str, Any]:
     """A JSON schema with string-typed (or otherwise typed) properties."""

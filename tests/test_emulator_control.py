@@ -46,6 +46,8 @@ from emulator.client import http_options
 from emulator.scenario import ScenarioError, load_scenario
 from emulator.server import Emulator, Running, running
 
+pytestmark = pytest.mark.emulator
+
 BOOK_TOOL = types.FunctionDeclaration(
     name="book_table",
     description="Book a table at a restaurant.",

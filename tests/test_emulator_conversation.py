@@ -41,6 +41,8 @@ from hypothesis import strategies as st
 
 from emulator.server import Running
 
+pytestmark = pytest.mark.emulator
+
 OUTPUT_RATE = 24000
 
 

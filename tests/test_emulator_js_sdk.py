@@ -21,6 +21,8 @@ from emulator_helpers import wait_session
 
 from emulator.server import Running
 
+pytestmark = pytest.mark.emulator
+
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = REPO / ".cache" / "js-sdk"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

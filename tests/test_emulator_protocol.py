@@ -49,6 +49,8 @@ from google.genai import errors, types
 from emulator.server import Emulator, Running, running
 from emulator.wire import camelize, normalize
 
+pytestmark = pytest.mark.emulator
+
 # ------------------------------------------------------------------ helpers
 
 

@@ -34,6 +34,8 @@ from google.genai import errors, types
 import emulator.server as server_module
 from emulator.server import Emulator, Running, running
 
+pytestmark = pytest.mark.emulator
+
 
 def resumable(handle: str | None = None) -> types.LiveConnectConfig:
     return text_config(session_resumption=types.SessionResumptionConfig(handle=handle))

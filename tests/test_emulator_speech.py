@@ -1,6 +1,6 @@
 """Tests for the emulator's offline speech: resampling, sentences, Whisper, Piper and Silero VAD.
 
-These run the real models on the real speech fixtures in ``shared/audio`` (16 kHz mono WAV,
+These run the real models on the real speech fixtures in ``tests/fixtures/audio`` (16 kHz mono WAV,
 transcripts in ``transcripts.tsv``), because the point of the module is that the emulator
 hears and speaks like the real service; mocks would prove nothing about that.
 """
@@ -32,6 +32,8 @@ from emulator.speech import (
     split_sentences,
 )
 
+pytestmark = pytest.mark.speech
+
 SILENCE_1S = b"\x00\x00" * INPUT_RATE
 
 
@@ -41,8 +43,8 @@ SILENCE_1S = b"\x00\x00" * INPUT_RATE
 
 
 def audio_dir() -> Path:
-    """The shared speech fixtures, next to the repository checkout."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "audio"
+    """The speech fixtures, kept in the repository."""
+    path = Path(__file__).resolve().parent / "fixtures" / "audio"
     assert path.is_dir(), f"speech fixtures not found at {path}"
     return path
 

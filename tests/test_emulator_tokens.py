@@ -30,7 +30,7 @@ from google.genai import errors, types
 
 from emulator.server import Emulator, Running, running
 
-pytestmark = pytest.mark.filterwarnings("ignore:The SDK's .*experimental")
+pytestmark = [pytest.mark.emulator, pytest.mark.filterwarnings("ignore:The SDK's .*experimental")]
 
 
 def now() -> dt.datetime:

@@ -12,6 +12,8 @@ from emulator.scenario import ScenarioError, parse_scenario
 from emulator.server import Running
 from emulator.tokens import TokenStore, apply_constraints
 
+pytestmark = pytest.mark.unit
+
 
 def ssl_context(emulator: Running) -> ssl.SSLContext:
     return client_ssl_context(emulator.certs.ca)

@@ -15,7 +15,7 @@ from test_run_command import START_TIMEOUT, STOP_TIMEOUT, clean_env, descendants
 
 from bots.web import DIST_DIR
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 
 def test_make_run_serves_the_page_with_the_emulator_and_stops_on_ctrl_c(tmp_path: Path) -> None:

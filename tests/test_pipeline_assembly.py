@@ -35,6 +35,8 @@ from emulator.certs import ensure_certs
 from processors.tool_calls import ToolCallProcessor
 from processors.transcript_logger import AssistantTranscriptLogger, UserTranscriptLogger
 
+pytestmark = pytest.mark.unit
+
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, data_dir=tmp_path, **overrides)  # type: ignore[call-arg]

@@ -11,6 +11,8 @@ from conftest import REPO
 
 from bots.settings import Settings
 
+pytestmark = pytest.mark.unit
+
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 

@@ -33,7 +33,7 @@ from emulator.state import ToolCallRecord
 from processors.frames import SessionEvent
 from processors.transcript_store import list_sessions, load_session
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.emulator, pytest.mark.timeout(120)]
 
 
 MODEL = "gemini-3.1-flash-live-preview"

@@ -35,7 +35,7 @@ from bots.emulator_process import EmulatorProcess, start_emulator
 from bots.web import DIST_DIR
 from processors.transcript_store import Transcript, list_sessions, load_session
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 START_TIMEOUT = 90.0
 """The emulator loads Whisper and Piper before the page is served; slow on a busy machine."""

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from bots.settings import DEFAULT_SYSTEM_INSTRUCTION, Settings, SettingsError, load_settings
 
+pytestmark = pytest.mark.unit
+
 ENV_NAMES = [name.upper() for name in Settings.model_fields]
 
 

@@ -13,6 +13,8 @@ from pipecat.services.llm_service import FunctionCallParams
 
 from bots.tools.calculator import CalculatorError, calculate, evaluate
 
+pytestmark = pytest.mark.unit
+
 DISALLOWED = "Only numbers and + - * / ** ( ) are allowed."
 
 

@@ -58,6 +58,8 @@ from processors.frames import ToolCallEvent, ToolCallEventFrame, ToolOutcome
 from processors.tool_calls import TOOL_ACTIVITY, ToolCallProcessor, report_levels
 from processors.tool_registry import ToolRegistry, ToolSchedulingGeminiLiveLLMService
 
+pytestmark = pytest.mark.unit
+
 # --- a Pipecat LLM service whose "model" is a frame ---------------------------------------
 
 

@@ -11,6 +11,8 @@ from pipecat.services.llm_service import FunctionCallParams
 
 from bots.tools.clock import CITY_TIME_ZONES, current_time, get_current_time
 
+pytestmark = pytest.mark.unit
+
 # Wednesday 25 November 2026, 13:15 UTC.
 NOVEMBER_INSTANT = datetime(2026, 11, 25, 13, 15, tzinfo=UTC)
 

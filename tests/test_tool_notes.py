@@ -15,6 +15,8 @@ from pipecat.services.llm_service import FunctionCallParams
 from bots.tools import assistant_tools, calculate, get_current_time
 from bots.tools.notes import MAX_NOTE_CHARS, NotesStore, make_notes_tools
 
+pytestmark = pytest.mark.unit
+
 
 async def call_like_pipecat(function: Any, **arguments: Any) -> Any:
     """Invoke a direct function the way LLMService does and return what it reported."""

@@ -34,6 +34,8 @@ from processors.tool_registry import (
     ToolRegistry,
 )
 
+pytestmark = pytest.mark.unit
+
 
 @dataclass
 class Delivered:

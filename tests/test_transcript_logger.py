@@ -59,9 +59,11 @@ from processors.frames import (
 from processors.transcript_logger import TranscriptLogger
 from processors.transcript_store import TranscriptStore, load_session
 
+pytestmark = pytest.mark.unit
+
 T0 = 1_700_000_000.0
 SID = "test-session"
-AUDIO_DIR = Path(__file__).resolve().parents[2] / "shared" / "audio"
+AUDIO_DIR = Path(__file__).resolve().parent / "fixtures" / "audio"
 
 
 # ------------------------------------------------------------------------------------------------

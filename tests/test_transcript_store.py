@@ -33,6 +33,8 @@ from processors.transcript_store import (
     read_index,
 )
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_700_000_000.0
 DAY = 86400.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
@@ -12,6 +13,8 @@ from pipecat.frames.frames import (
 from pipecat.tests.utils import run_test
 
 from processors.video_gate import SpeechGatedVideo
+
+pytestmark = pytest.mark.unit
 
 
 class FakeClock:

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO
 
 WEB = REPO / "bots" / "web"
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def npm() -> str:

@@ -1,0 +1,1 @@
+"""Pipeline observers: they watch frames (transcripts, latency, metrics), never change the flow."""

@@ -1,0 +1,61 @@
+"""Waiting on a condition instead of sleeping for a guessed time.
+
+A test that sleeps "long enough" fails on a busy machine; one that polls for the event itself only
+gets slower. Both helpers return the predicate's value, so a wait can also fetch what it waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_WITHIN = 30.0
+"""Upper bound of one wait: generous, since CI shares 2 cores with Whisper and Piper."""
+
+
+async def until(
+    predicate: Callable[[], T | None],
+    what: str,
+    within: float = DEFAULT_WITHIN,
+    poll: float = 0.01,
+) -> T:
+    """Wait until `predicate()` is truthy and return it, or fail saying what never happened.
+
+    Args:
+        predicate: Checked at once, then every `poll` seconds, on the running event loop.
+        what: Completes "timed out after Ns waiting for ..." in the failure.
+        within: Seconds before giving up.
+        poll: The polling interval (not a wait for a race to settle).
+
+    Raises:
+        AssertionError: `predicate()` stayed falsy for `within` seconds.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
+        await asyncio.sleep(poll)
+
+
+def wait_for(
+    predicate: Callable[[], T | None],
+    what: str,
+    within: float = DEFAULT_WITHIN,
+    poll: float = 0.05,
+) -> T:
+    """`until` for code with no event loop: polling processes, files or sockets."""
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
+        time.sleep(poll)
