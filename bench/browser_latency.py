@@ -10,7 +10,7 @@ another host is blocked.
     python -m bench.browser_latency            # 5 turns
     python -m bench.browser_latency --turns 3
 
-The harness is `bench/browser.py`, shared with `tests/test_browser.py`. Needs Debian's chromium
+The harness is `testkit.browser`, shared with `tests/test_browser.py`. Needs Debian's chromium
 at /usr/bin/chromium and the `playwright` package (never `playwright install`).
 """
 
@@ -22,16 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.browser import (
-    CHROMIUM,
-    EmulatorControl,
-    HarnessError,
-    bot_server,
-    converse,
-    latency_script,
-    leftovers,
-    markdown_table,
-)
+from testkit.bot_server import EmulatorControl, bot_server
+from testkit.browser.conversation import converse, latency_script
+from testkit.browser.latency import markdown_table
+from testkit.browser.page import CHROMIUM
+from testkit.processes import HarnessError, leftovers
 
 
 def main(argv: list[str] | None = None) -> int:

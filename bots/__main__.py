@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         runner.app.include_router(transcripts_router(settings.transcripts))
         url = f"http://{args.host}:{args.port}/client/"
         if args.transport == "daily":
-            from bots.daily_rooms import DailyRoomError, install_daily_routes
+            from bots.daily.rooms import DailyRoomError
+            from bots.daily.routes import install_daily_routes
 
             if {"-d", "--direct"} & set(rest):
                 print("-d/--direct makes a public room; not with -t daily", file=sys.stderr)

@@ -1,8 +1,8 @@
 """Fixtures for the browser suite: Chromium present, one bot server per bot kind, no leftovers.
 
 The harness itself (launching Chromium, the fake microphone and camera, measuring in the page,
-the bot server, the emulator's control API) is `bench/browser.py`, shared with
-`python -m bench.browser_latency`; this module adds what only pytest needs:
+the bot server, the emulator's control API) is `testkit.browser` and `testkit.bot_server`,
+shared with `python -m bench.browser_latency`; this module adds what only pytest needs:
 
 - `chromium`: Debian's `/usr/bin/chromium` and the `playwright` package. When Chromium is
   missing it is installed with apt-get under `CI=true` or as root; otherwise the suite is skipped
@@ -19,26 +19,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
-# `bench` is not an installed package; the browser harness lives there so that the benchmark
-# script and the tests share one copy.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench.browser import (
-    CHROMIUM,
-    BotServer,
-    EmulatorControl,
-    kill_leftovers,
-    leftovers,
-    start_bot,
-)
+from testkit.bot_server import BotServer, EmulatorControl, start_bot
+from testkit.browser.page import CHROMIUM
+from testkit.processes import kill_leftovers, leftovers
 
 CI = os.environ.get("CI", "").strip().lower() == "true"
 APT_TIMEOUT = 900

@@ -4,7 +4,7 @@ Debian's Chromium, driven by Playwright, opens our page at `/client/?autoconnect
 `python -m bots assistant` (and `vision`), which runs on the local emulator (no key). The fake
 microphone plays a WAV scripted from the speech fixtures: questions with silences long enough for
 the answers. Every request to another host is blocked. Measurements are taken in the page (see
-`bench/browser.py`): the bot's audio through a WebAudio analyser on the remote track, the fake
+`testkit.browser`): the bot's audio through a WebAudio analyser on the remote track, the fake
 microphone through one on the local track, RTVI messages and `#state` as they change.
 
 Conversations are module fixtures, run once and checked by several tests: `five_turns` (what time
@@ -27,26 +27,20 @@ from typing import Any
 import pytest
 from browser_harness import assistant_bot, bot_servers, chromium, no_leftovers, vision_bot
 
-from bench.browser import (
-    BASE_FLAGS,
+from processors.transcript_store import Transcript, load_session
+from testkit.bot_server import BotServer, EmulatorControl
+from testkit.browser.conversation import (
     LEAD_S,
-    BotServer,
     Conversation,
-    EmulatorControl,
-    HarnessError,
-    MicScript,
-    PageSession,
-    Probe,
-    Turn,
     converse,
     latency_script,
-    markdown_table,
-    open_page,
     summarize_latencies,
-    synthesize,
-    write_solid_y4m,
 )
-from processors.transcript_store import Transcript, load_session
+from testkit.browser.latency import markdown_table
+from testkit.browser.media import MicScript, synthesize, write_solid_y4m
+from testkit.browser.page import BASE_FLAGS, PageSession, Turn, open_page
+from testkit.browser.probe import Probe
+from testkit.processes import HarnessError
 
 # Fixtures, used through pytest's lookup in this module's namespace.
 __all__ = ["assistant_bot", "bot_servers", "chromium", "no_leftovers", "vision_bot"]

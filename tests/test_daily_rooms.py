@@ -21,7 +21,8 @@ from fastapi import FastAPI
 from loguru import logger
 from pipecat.runner.types import DailyRunnerArguments
 
-from bots.daily_rooms import DailyRoomError, DailyRooms, install_daily_routes
+from bots.daily.rooms import DailyRoomError, DailyRooms
+from bots.daily.routes import install_daily_routes
 from bots.settings import Settings
 
 KEY = "dk_live_TEST_SECRET_0123456789abcdef"

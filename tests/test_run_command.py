@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -29,16 +29,15 @@ import pytest
 from conftest import AUDIO_DIR
 from webrtc_client import RTVIMessage, WebRTCClient
 
-from bench.browser import Proc, clean_env, descendants, free_port
 from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
 from bots.web import DIST_DIR
 from processors.transcript_store import Transcript, list_sessions, load_session
+from testkit.bot_server import BotServer, clean_env, start_bot, stopped_at_exit
+from testkit.processes import Proc, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
-START_TIMEOUT = 90.0
-"""The emulator loads Whisper and Piper before the page is served; slow on a busy machine."""
 STOP_TIMEOUT = 20.0
 TURN_TIMEOUT = 45.0
 SENTINEL_KEY = "TEST-SENTINEL-not-a-real-google-api-key-000000"
@@ -63,98 +62,19 @@ def accepts_connections(url: str) -> bool:
     return True
 
 
-@dataclass
-class RunCommand:
-    """`python -m bots` running in its own process group, its output in `log`."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    children: list[Proc] = field(default_factory=list)
-    """The processes it had started once its page answered."""
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def data(self) -> Path:
-        """The run command's DATA_DIR (notes, certificates, transcripts)."""
-        return self.log.parent / "data"
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def tail(self, lines: int = 60) -> str:
-        return "\n".join(self.output().splitlines()[-lines:])
-
-    def emulator_url(self) -> str:
-        """The emulator's URL as the banner shows it."""
-        match = re.search(r"LOCAL GEMINI LIVE EMULATOR at (https://\S+)", self.output())
-        assert match, f"no emulator URL in the banner:\n{self.tail()}"
-        return match.group(1)
-
-    def wait_until_serving(self, timeout: float = START_TIMEOUT) -> None:
-        """Poll `GET /client/` until it answers 200; fail early if the process exits."""
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2, trust_env=False) as http:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    pytest.fail(f"exited with {self.process.returncode}:\n{self.tail()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if http.get(f"{self.base_url}/client/").status_code == 200:
-                        self.children = descendants(self.process.pid)
-                        return
-                time.sleep(0.1)  # polling interval
-        pytest.fail(f"/client/ did not answer within {timeout:.0f} s:\n{self.tail()}")
-
-    def interrupt(self, sig: signal.Signals = signal.SIGINT, timeout: float = STOP_TIMEOUT) -> int:
-        """Ctrl-C as a terminal sends it (SIGINT to the process group), or `sig`; the exit code."""
-        os.killpg(self.process.pid, sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"still running {timeout:.0f} s after {sig.name}:\n{self.tail()}")
-
-
 @contextlib.contextmanager
-def run_command(tmp_path: Path, *args: str, **env: str) -> Iterator[RunCommand]:
-    """Start `python -m bots --host 127.0.0.1 --port <free> *args`; always leave nothing behind."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir(exist_ok=True)
-    log = tmp_path / "run-command.log"
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bots", *args, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=cwd,
-            env=clean_env(DATA_DIR=str(tmp_path / "data"), **env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    run = RunCommand(process, port, log)
-    try:
+def run_command(tmp_path: Path, *args: str, **env: str) -> Iterator[BotServer]:
+    """Start `python -m bots --host 127.0.0.1 --port <free> *args`; always leave nothing behind.
+
+    Once the run command has exited, none of the processes it started may still be alive.
+    """
+    server = start_bot(None, tmp_path, *args, log_name="run-command.log", **env)
+    with stopped_at_exit(server, grace=0) as run:
         yield run
-    finally:
-        seen = {p.pid: p for p in [*run.children, *descendants(process.pid)]}
-        if process.poll() is None:  # the test did not stop it: Ctrl-C, then SIGKILL
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-        leaked = [p for p in seen.values() if p.alive()]
-        for proc in leaked:  # processes the run command started and failed to stop
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-        assert not leaked, f"the run command left processes behind: {leaked}"
 
 
 @pytest.fixture(scope="module")
-def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunCommand]:
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
     """The run command with no key: its own emulator, the assistant, our page."""
     with run_command(tmp_path_factory.mktemp("run-command")) as run:
         run.wait_until_serving()
@@ -300,7 +220,7 @@ def foreign_urls(text: str) -> list[tuple[str, str]]:
 
 
 def test_the_banner_says_plainly_that_the_model_is_the_local_emulator_not_gemini(
-    bot: RunCommand,
+    bot: BotServer,
 ) -> None:
     output = bot.output()
     assert "LOCAL GEMINI LIVE EMULATOR" in output and "not Gemini" in output, bot.tail()
@@ -312,7 +232,7 @@ def test_the_banner_says_plainly_that_the_model_is_the_local_emulator_not_gemini
 
 
 def test_the_page_at_client_is_our_own_bundle_and_loads_nothing_from_another_host(
-    bot: RunCommand,
+    bot: BotServer,
 ) -> None:
     with httpx.Client(base_url=bot.base_url, trust_env=False, timeout=10) as http:
         page = http.get("/client/")
@@ -338,7 +258,7 @@ def test_the_page_at_client_is_our_own_bundle_and_loads_nothing_from_another_hos
         assert not foreign_urls(page.text)
 
 
-def test_the_root_redirects_to_the_client_page(bot: RunCommand) -> None:
+def test_the_root_redirects_to_the_client_page(bot: BotServer) -> None:
     with httpx.Client(base_url=bot.base_url, trust_env=False, timeout=10) as http:
         response = http.get("/")
     assert response.is_redirect, response
@@ -346,7 +266,7 @@ def test_the_root_redirects_to_the_client_page(bot: RunCommand) -> None:
 
 
 async def test_a_spoken_question_gets_the_time_from_its_tool_and_after_a_renegotiation_12x7_is_84(
-    bot: RunCommand,
+    bot: BotServer,
 ) -> None:
     async with WebRTCClient(bot.base_url) as client:
         await client.connect()
@@ -373,7 +293,7 @@ async def test_a_spoken_question_gets_the_time_from_its_tool_and_after_a_renegot
             f"time tool {first.latency:.2f} s, calculator {second.latency:.2f} s"
         )
     # The browser left: the session's transcript is on disk, whole and marked ended.
-    transcript = await wait_for_transcript(bot.data / "transcripts", ended=True)
+    transcript = await wait_for_transcript(bot.data_dir / "transcripts", ended=True)
     users = [t.text for t in transcript.user_turns]
     assert any("Tokyo" in u for u in users), users
     calls = {c["name"]: c for c in transcript.tool_calls}
