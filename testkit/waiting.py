@@ -36,11 +36,8 @@ async def until(
     """
     deadline = time.monotonic() + within
     while True:
-        value = predicate()
-        if value:
+        if (value := _check(predicate, what, within, deadline)) is not None:
             return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
         await asyncio.sleep(poll)
 
 
@@ -53,9 +50,18 @@ def wait_for(
     """`until` for code with no event loop: polling processes, files or sockets."""
     deadline = time.monotonic() + within
     while True:
-        value = predicate()
-        if value:
+        if (value := _check(predicate, what, within, deadline)) is not None:
             return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
         time.sleep(poll)
+
+
+def _check(
+    predicate: Callable[[], T | None], what: str, within: float, deadline: float
+) -> T | None:
+    """The predicate's value when truthy, None to poll again; AssertionError past the deadline."""
+    value = predicate()
+    if value:
+        return value
+    if time.monotonic() >= deadline:
+        raise AssertionError(f"timed out after {within:g}s waiting for {what}")
+    return None

@@ -36,7 +36,14 @@ const result = await esbuild.build({
 });
 
 const files = new Map(result.outputFiles.map((f) => [basename(f.path), Buffer.from(f.contents)]));
-files.set("index.html", await readFile(here("./src/index.html")));
+// The page's markup, without the indentation and line breaks between tags (every container in it
+// lays out with flex or grid, where whitespace between elements is not rendered).
+const html = (await readFile(here("./src/index.html"), "utf8"))
+  .split("\n")
+  .map((line) => line.trim())
+  .filter(Boolean)
+  .join("");
+files.set("index.html", Buffer.from(`${html}\n`));
 
 if (check) {
   const stale = [];

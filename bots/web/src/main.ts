@@ -21,6 +21,7 @@ import {
 } from "@pipecat-ai/small-webrtc-transport";
 
 import { Conversation, type ToolView, type TurnView } from "./conversation";
+import { AudioLevels } from "./levels";
 import { LocalMediaManager } from "./media";
 
 type DisplayState = "disconnected" | "connecting" | "connected" | "ready" | "reconnecting" | "error";
@@ -78,47 +79,18 @@ const ui = {
   audio: $<HTMLAudioElement>("bot-audio"),
 };
 
-// ---- audio levels (WebAudio) ----
+// ---- audio ----
 
-let audioCtx: AudioContext | null = null;
-const analysers: { bot: AnalyserNode | null; mic: AnalyserNode | null } = { bot: null, mic: null };
-const analysedTracks: { bot: string | null; mic: string | null } = { bot: null, mic: null };
-
-function ensureAudioContext(): AudioContext {
-  audioCtx ??= new AudioContext();
-  if (audioCtx.state === "suspended") void audioCtx.resume();
-  return audioCtx;
-}
-
-function analyse(which: "bot" | "mic", track: MediaStreamTrack): void {
-  if (analysedTracks[which] === track.id) return;
-  const ctx = ensureAudioContext();
-  const analyser = ctx.createAnalyser();
-  analyser.fftSize = 1024;
-  ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-  analysers[which] = analyser;
-  analysedTracks[which] = track.id;
-}
-
-/** Root mean square of the current audio frame, 0 (silence) to 1. */
-function rms(which: "bot" | "mic"): number {
-  const analyser = analysers[which];
-  if (!analyser) return 0;
-  const buf = new Float32Array(analyser.fftSize);
-  analyser.getFloatTimeDomainData(buf);
-  let sum = 0;
-  for (const v of buf) sum += v * v;
-  return Math.sqrt(sum / buf.length);
-}
+const levels = new AudioLevels();
 
 /** Plays the bot's voice and measures it. */
 function playBot(track: MediaStreamTrack): void {
-  if (analysedTracks.bot === track.id) return;
+  if (levels.measures("bot", track)) return;
   // Chrome only feeds a remote track to WebAudio while a media element plays
   // it, so the <audio> element comes first.
   ui.audio.srcObject = new MediaStream([track]);
   void ui.audio.play().catch(() => notice("Click anywhere to hear the bot."));
-  analyse("bot", track);
+  levels.analyse("bot", track);
 }
 
 /**
@@ -194,7 +166,7 @@ const client = new ObservedClient({
     onScreenShareError: (message: string) => notice(`Screen share: ${message}`),
     onTrackStarted: (track: MediaStreamTrack, participant?: Participant) => {
       if (participant?.local) {
-        if (track.kind === "audio") analyse("mic", track);
+        if (track.kind === "audio") levels.analyse("mic", track);
         else showPreview(track);
         update();
         return;
@@ -314,7 +286,7 @@ function str(v: unknown): string | undefined {
 
 async function connect(): Promise<void> {
   if (connecting || ["connecting", "connected", "ready"].includes(displayState())) return;
-  ensureAudioContext();
+  levels.context();
   connecting = true;
   fatal = null;
   update();
@@ -353,7 +325,7 @@ ui.screen.addEventListener("click", () => {
 });
 // Autoplay rules: a click anywhere lets a blocked <audio> and AudioContext start.
 document.addEventListener("pointerdown", () => {
-  if (audioCtx?.state === "suspended") void audioCtx.resume();
+  levels.resume();
   if (ui.audio.srcObject && ui.audio.paused) void ui.audio.play().catch(() => undefined);
 });
 
@@ -486,8 +458,8 @@ function hidePreview(track: MediaStreamTrack): void {
 
 setInterval(() => {
   if (transportState === "connected" || transportState === "ready") syncBotAudio();
-  ui.botLevel.value = Math.min(1, rms("bot") * 4);
-  ui.micLevel.value = client.isMicEnabled ? Math.min(1, rms("mic") * 4) : 0;
+  ui.botLevel.value = Math.min(1, levels.rms("bot") * 4);
+  ui.micLevel.value = client.isMicEnabled ? Math.min(1, levels.rms("mic") * 4) : 0;
 }, 100);
 
 window.__agent = {
@@ -497,8 +469,8 @@ window.__agent = {
   transcript: conversation.transcript,
   tools: conversation.tools,
   errors: [],
-  audioLevel: () => rms("bot"),
-  micLevel: () => rms("mic"),
+  audioLevel: () => levels.rms("bot"),
+  micLevel: () => levels.rms("mic"),
   client,
   connect,
   disconnect,
