@@ -30,7 +30,6 @@ from browser_harness import assistant_bot, bot_servers, chromium, no_leftovers, 
 from processors.transcript_store import Transcript, load_session
 from testkit.bot_server import BotServer, EmulatorControl
 from testkit.browser.conversation import (
-    LEAD_S,
     Conversation,
     converse,
     latency_script,
@@ -131,15 +130,12 @@ def five_turns(assistant_bot: BotServer, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def barge_in(assistant_bot: BotServer, tmp_path_factory: pytest.TempPathFactory) -> Conversation:
     """Twelve times seven (a tool call), a long story, and "Stop. Wait a moment." during it."""
-    script = (
-        MicScript()
-        .silence(LEAD_S)
-        .say("multiply.wav")
-        .silence(10.0)
-        .say("long_story.wav")
-        .silence(9.0)  # the story is well under way (it lasts over 40 s) when "stop" comes
-        .say("stop.wav")
-        .silence(8.0)
+    script = MicScript.questions(
+        [
+            ("multiply.wav", 10.0),
+            ("long_story.wav", 9.0),  # the story is well under way (it lasts over 40 s)...
+            ("stop.wav", 8.0),  # ...when "stop" comes
+        ]
     )
     # An answer to "stop" comes within seconds; without the barge-in the story would go on.
     return converse(assistant_bot, script, tmp_path_factory.mktemp("barge-in"), turn_timeout=25)
@@ -148,15 +144,12 @@ def barge_in(assistant_bot: BotServer, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="module")
 def reconnects(assistant_bot: BotServer, tmp_path_factory: pytest.TempPathFactory) -> Conversation:
     """Twelve times seven; goAway; hello; the socket dropped; remember that blue is my colour."""
-    script = (
-        MicScript()
-        .silence(LEAD_S)
-        .say("multiply.wav")
-        .silence(9.0)  # answer (~2 s) and the switch of connections after goAway
-        .say("hello.wav")
-        .silence(10.0)  # answer (~2.5 s) and the reconnection after the drop
-        .say("remember_color.wav")
-        .silence(10.0)
+    script = MicScript.questions(
+        [
+            ("multiply.wav", 9.0),  # answer (~2 s) and the switch of connections after goAway
+            ("hello.wav", 10.0),  # answer (~2.5 s) and the reconnection after the drop
+            ("remember_color.wav", 10.0),
+        ]
     )
     control = EmulatorControl(assistant_bot)
     since = time.time()
@@ -210,10 +203,7 @@ def vision(vision_bot: BotServer, tmp_path_factory: pytest.TempPathFactory) -> C
     workdir = tmp_path_factory.mktemp("vision")
     camera = write_solid_y4m(workdir / "red.y4m", (255, 0, 0), width=320, height=240)
     script = (
-        MicScript()
-        .silence(LEAD_S)
-        .say("hello.wav")
-        .silence(10.0)
+        MicScript.questions([("hello.wav", 10.0)])
         .say_pcm("describe.wav", synthesize("Please describe what you see on my camera."))
         .silence(10.0)
     )

@@ -62,17 +62,13 @@ LATENCY_QUESTIONS = (
     ("weather_paris.wav", 11.0),
 )
 """Questions for the latency run, each with the silence after it: time for a slow answer."""
-LEAD_S = 4.0
-"""Silence before the first question: the page connects (~1-2 s) while the file plays."""
 
 
 def latency_script(turns: int = 5) -> MicScript:
     """`turns` questions, each followed by enough silence for its answer."""
-    script = MicScript().silence(LEAD_S)
-    for i in range(turns):
-        name, gap = LATENCY_QUESTIONS[i % len(LATENCY_QUESTIONS)]
-        script.say(name).silence(gap)
-    return script
+    return MicScript.questions(
+        [LATENCY_QUESTIONS[i % len(LATENCY_QUESTIONS)] for i in range(turns)]
+    )
 
 
 @dataclass

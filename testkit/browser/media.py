@@ -7,6 +7,7 @@ the fixtures exactly), so the fixtures are not resampled.
 from __future__ import annotations
 
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,8 @@ RATE = 16000
 SILENCE_RMS = 0.01
 """RMS (full scale 1.0) above which a page sample counts as sound, bot's or microphone's."""
 SAMPLE_MS = 20
+LEAD_S = 4.0
+"""Silence before the first question: the page connects (~1-2 s) while the file plays."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,14 @@ class MicScript:
     parts: list[np.ndarray] = field(default_factory=list)
     clips: list[Clip] = field(default_factory=list)
     length_s: float = 0.0
+
+    @classmethod
+    def questions(cls, asked: Sequence[tuple[str, float]], lead_s: float = LEAD_S) -> MicScript:
+        """`lead_s` of silence, then each fixture followed by its silence (time for the answer)."""
+        script = cls().silence(lead_s)
+        for fixture, silence_s in asked:
+            script.say(fixture).silence(silence_s)
+        return script
 
     def silence(self, seconds: float) -> MicScript:
         self._append(np.zeros(round(seconds * RATE), dtype=np.int16))
