@@ -10,21 +10,14 @@ from pipecat.frames.frames import (
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
+from pipecat.pipeline.pipeline import Pipeline
 from pipecat.tests.utils import run_test
 
 from processors.video_gate import SpeechGatedVideo
+from testkit.clock import FakeClock
+from testkit.frames import Advance, ClockAdvancer
 
 pytestmark = pytest.mark.unit
-
-
-class FakeClock:
-    """Time that moves only when the test says so, so the gate's timing is deterministic."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def image() -> InputImageRawFrame:
@@ -65,12 +58,21 @@ async def test_frames_pass_again_once_a_second_has_gone_by() -> None:
 async def test_a_short_hangover_keeps_the_last_words_picture() -> None:
     clock = FakeClock()
     gate = SpeechGatedVideo(clock=clock, hangover_s=0.5)
-    gate._set_speaking(True)
-    gate._set_speaking(False)
-    clock.now += 0.3
-    assert gate._open()
-    clock.now += 0.3
-    assert not gate._open()
+    kept, late = image(), image()
+    down, _ = await run_test(
+        Pipeline([ClockAdvancer(clock), gate]),
+        frames_to_send=[
+            UserStartedSpeakingFrame(),
+            UserStoppedSpeakingFrame(),
+            Advance(0.3),
+            kept,  # 0.3 s after the last words: within the hangover
+            Advance(0.3),
+            late,  # 0.6 s after: the gate is shut
+        ],
+    )
+    images = [f for f in down if isinstance(f, InputImageRawFrame)]
+    assert len(images) == 1 and images[0] is kept
+    assert gate.passed == 1 and gate.dropped == 1
 
 
 async def test_audio_and_other_frames_always_pass_through() -> None:
@@ -88,6 +90,7 @@ async def test_audio_and_other_frames_always_pass_through() -> None:
     assert not gate.speaking
 
 
+@pytest.mark.speech
 async def test_the_gate_hears_speech_with_its_own_vad() -> None:
     from conftest import load_wav
     from pipecat.audio.vad.silero import SileroVADAnalyzer
