@@ -56,9 +56,9 @@ from docker_harness import (
     wheelhouse,
     write_env_file,
 )
-from webrtc_client import WebRTCClient
 
 from bots.settings import Settings, load_settings
+from testkit.webrtc.client import WebRTCClient
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 

@@ -27,7 +27,6 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from conftest import AUDIO_DIR
-from webrtc_client import RTVIMessage, WebRTCClient
 
 from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
@@ -35,6 +34,7 @@ from bots.web import DIST_DIR
 from processors.transcript_store import Transcript, list_sessions, load_session
 from testkit.bot_server import BotServer, clean_env, start_bot, stopped_at_exit
 from testkit.processes import Proc, free_port
+from testkit.webrtc.client import RTVIMessage, WebRTCClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
