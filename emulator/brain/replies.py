@@ -36,6 +36,18 @@ def greeting(system_instruction: str = "") -> str:
     return "Hello! I'm the local Gemini Live emulator. How can I help you today?"
 
 
+_HUES: Final = (
+    (45, "orange", "brown", 0.65),
+    (70, "yellow", "olive", 0.5),
+    (165, "green", "green", 0.0),
+    (200, "cyan", "teal", 0.6),
+    (255, "blue", "navy", 0.35),
+    (315, "purple", "purple", 0.0),
+)
+"""Hue bands past red, by upper bound in degrees: the name, and the name when the colour's value
+(brightness) is under the threshold."""
+
+
 def colour_name(rgb: tuple[int, int, int]) -> str:
     """A plain colour word for a mean RGB value: "red", "dark gray", "brown", ...
 
@@ -60,18 +72,9 @@ def colour_name(rgb: tuple[int, int, int]) -> str:
     degrees = hue * 360
     if degrees < 15 or degrees >= 345:
         return "pink" if lightness > 0.75 else "red"
-    if degrees < 45:
-        return "brown" if value < 0.65 else "orange"
-    if degrees < 70:
-        return "olive" if value < 0.5 else "yellow"
-    if degrees < 165:
-        return "green"
-    if degrees < 200:
-        return "teal" if value < 0.6 else "cyan"
-    if degrees < 255:
-        return "navy" if value < 0.35 else "blue"
-    if degrees < 315:
-        return "purple"
+    for below, name, darker, darker_under in _HUES:
+        if degrees < below:
+            return darker if value < darker_under else name
     return "pink"
 
 
