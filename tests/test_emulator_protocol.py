@@ -397,7 +397,7 @@ async def _tokyo_audio_session(emulator: Running, urlsafe: bool) -> tuple[str, f
     setup = setup_message(inputAudioTranscription={})
     encoded = []
     async with raw(emulator) as ws:
-        await raw_setup(ws, setup)
+        conversation = (await raw_setup(ws, setup))["setupComplete"]["sessionId"]
         for i in range(0, len(pcm), CHUNK_BYTES):
             data = b64(pcm[i : i + CHUNK_BYTES], urlsafe=urlsafe, pad=not urlsafe)
             encoded.append(data)
@@ -408,8 +408,9 @@ async def _tokyo_audio_session(emulator: Running, urlsafe: bool) -> tuple[str, f
     heard = "".join(
         m.get("serverContent", {}).get("inputTranscription", {}).get("text", "") for m in messages
     )
-    summary = await wait_session(emulator, lambda s: not s["open"] and s["frames"].get("audio"))
-    emulator.emulator.sessions.clear()
+    summary = await wait_session(
+        emulator, lambda s: s["conversation_id"] == conversation and not s["open"]
+    )
     return heard, summary["audio_in_s"], encoded
 
 
