@@ -75,7 +75,7 @@ class Emulator:
     handle_ttl_s: float = 7200.0
     clock: Callable[[], float] = time.time
     sessions: dict[str, LiveSession] = field(default_factory=dict)
-    live_by_conversation: dict[str, Listed] = field(default_factory=dict)
+    live_by_conversation: dict[str, LiveSession] = field(default_factory=dict)
     handles: dict[str, tuple[Conversation, float, int]] = field(default_factory=dict)
     tokens: TokenStore = field(default_factory=TokenStore)
     faults: Faults = field(default_factory=Faults)
@@ -106,6 +106,8 @@ class Emulator:
         return conv, turns
 
     def claim(self, conversation_id: str, connection: Listed) -> bool:
+        if not isinstance(connection, LiveSession):
+            raise TypeError(f"not a connection of this server: {connection!r}")
         previous = self.live_by_conversation.get(conversation_id)
         if previous is not None and previous is not connection and previous.open:
             return False
@@ -127,8 +129,7 @@ class Emulator:
 
     def find(self, ident: str) -> LiveSession | None:
         """A connection by its id, or the live connection of a conversation id."""
-        live = self.live_by_conversation.get(ident)
-        return self.sessions.get(ident) or (live if isinstance(live, LiveSession) else None)
+        return self.sessions.get(ident) or self.live_by_conversation.get(ident)
 
     def _options(self) -> SessionOptions:
         return SessionOptions(

@@ -213,6 +213,14 @@ class LiveSession:
         else:
             await self._parts.controls.perform(action, scripted=False)
 
+    async def go_away(self, time_left_s: float) -> None:
+        """Send goAway now, then close when the time is up (as `perform` with a GoAway).
+
+        Raises:
+            NotSetUp: The connection has not finished its handshake.
+        """
+        await self.perform(actions.GoAway(time_left_s=time_left_s))
+
     async def _set_up(self) -> _Parts:
         """The handshake, then the parts that serve the connection, then the welcome."""
         setup = await read_setup(self.channel, self.frames)
