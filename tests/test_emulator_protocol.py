@@ -281,6 +281,7 @@ async def test_a_10_mb_frame_closes_with_1009_and_the_server_lives(emulator: Run
     await assert_server_serves(emulator)
 
 
+@pytest.mark.speech
 @pytest.mark.parametrize("rate", [8000, 44100])
 async def test_audio_at_other_rates_is_resampled_and_heard(emulator: Running, rate: int) -> None:
     pcm = resample(load_wav("what_time_tokyo.wav") + SILENCE_1S, rate)
@@ -414,6 +415,7 @@ async def _tokyo_audio_session(emulator: Running, urlsafe: bool) -> tuple[str, f
     return heard, summary["audio_in_s"], encoded
 
 
+@pytest.mark.speech
 async def test_url_safe_and_standard_base64_audio_decode_identically(emulator: Running) -> None:
     std_heard, std_seconds, std_encoded = await _tokyo_audio_session(emulator, urlsafe=False)
     safe_heard, safe_seconds, safe_encoded = await _tokyo_audio_session(emulator, urlsafe=True)
@@ -430,6 +432,7 @@ async def test_url_safe_and_standard_base64_audio_decode_identically(emulator: R
 # ------------------------------------------------------------------ what the server sends
 
 
+@pytest.mark.speech
 async def test_server_messages_are_camel_case_json_in_binary_frames(emulator: Running) -> None:
     setup = setup_message(
         modality="AUDIO",
