@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", type=Path, help="a scenario file (YAML or JSON) scripting turns")
     for flag, kind, default, text in _TIMING_OPTIONS:
         p.add_argument(flag, type=kind, default=default, help=text)
-    p.add_argument("--no-warm", action="store_true", help="load Whisper and Piper on first use")
+    p.add_argument(
+        "--no-warm", action="store_true", help="load Whisper, Piper and Silero on first use"
+    )
     p.add_argument("--log-level", default=os.environ.get("EMULATOR_LOG_LEVEL", "INFO"))
     return p
 
@@ -74,6 +76,7 @@ async def serve(args: argparse.Namespace) -> int:
         await asyncio.gather(
             loop.run_in_executor(None, speech.Transcriber.shared().warm_up),
             loop.run_in_executor(None, speech.Synthesizer.shared().warm_up),
+            loop.run_in_executor(None, speech.silero.warm_up),
         )
     emulator = Emulator(
         api_key=args.api_key,

@@ -18,6 +18,7 @@ here ever downloads anything.
 
 from __future__ import annotations
 
+from emulator.speech import silero
 from emulator.speech.audio import INPUT_RATE, OUTPUT_RATE, PcmResampler, resample_pcm16
 from emulator.speech.sentences import split_sentences
 from emulator.speech.synthesizer import SentenceCache, Synthesizer
@@ -34,5 +35,6 @@ __all__ = [
     "Transcriber",
     "TurnDetector",
     "resample_pcm16",
+    "silero",
     "split_sentences",
 ]

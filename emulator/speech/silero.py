@@ -80,6 +80,11 @@ def _shared_session() -> Any:
     return _session
 
 
+def warm_up() -> None:
+    """Load the ONNX session now, so the first session's audio does not wait for it."""
+    _shared_session()
+
+
 class SileroModel:
     """Speech confidence of successive 32 ms windows of one 16 kHz stream."""
 
