@@ -223,6 +223,26 @@ async def test_the_session_summary_lists_the_handles_issued_on_the_connection_ol
     assert summary["handles"] == seen
 
 
+async def test_what_a_connection_said_stays_in_its_summary_after_a_resume_drops_it(
+    emulator: Running,
+) -> None:
+    async with live(emulator, resumable()) as (session, box):
+        at_setup = handles(await box.until(lambda m: m.session_resumption_update))[-1]
+        await say_text(session, "What is twelve times seven?")
+        await box.turn()
+        conversation = session.session_id
+    first = await closed(emulator, conversation)
+    async with live(emulator, resumable(at_setup)) as (session, _box):
+        resumed = await wait_session(
+            emulator, lambda s: s["resumed_from"] == at_setup and s["open"]
+        )
+        earlier = await wait_session(emulator, lambda s: s["id"] == first["id"])
+    assert resumed["history"] == [] and resumed["spoken"] == []
+    assert earlier["history"] == [], "the resume dropped the turn from the conversation"
+    (said,) = earlier["spoken"]
+    assert said["role"] == "model" and "84" in said["text"]
+
+
 async def test_a_connection_without_resumption_lists_no_handles(emulator: Running) -> None:
     async with live(emulator) as (session, box):
         await say_text(session, "Hello")

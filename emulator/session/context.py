@@ -93,7 +93,7 @@ class Context:
     conv: Conversation
     frames: Counter[str]
     handles: deque[str]
-    spoken: list[Turn]
+    spoken: deque[Turn]
     events: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(EVENT_LIMIT))
     first_audio_ms: int = 0
     client_index: int = 0

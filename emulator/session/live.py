@@ -42,6 +42,9 @@ from emulator.tokens import AuthToken
 HANDLES_KEPT = 1000
 """Resumption handles a connection remembers for its summary (one is issued per turn)."""
 
+SPOKEN_KEPT = 200
+"""Model turns a connection remembers for its summary."""
+
 
 class NotSetUp(Exception):
     """A control action for a connection whose `setup` has not been accepted yet."""
@@ -96,7 +99,7 @@ class LiveSession:
         self.frames: Counter[str] = Counter()
         self.handles: deque[str] = deque(maxlen=HANDLES_KEPT)
         # What this connection's model said, kept even if a resume later drops it from history.
-        self.spoken: list[Turn] = []
+        self.spoken: deque[Turn] = deque(maxlen=SPOKEN_KEPT)
         self._first_audio_ms = options.first_audio_ms
         self._parts: _Parts | None = None
 
@@ -160,6 +163,7 @@ class LiveSession:
             "model_speaking": self.generating,
             "first_audio_ms": self.first_audio_ms,
             "handles": list(self.handles),
+            "spoken": [t.to_json() for t in self.spoken],
         }
 
     # ------------------------------------------------------------------ its life
