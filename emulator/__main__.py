@@ -18,6 +18,22 @@ DEFAULT_CERT_DIR = (
 )
 
 
+_TIMING_OPTIONS: tuple[tuple[str, type, float, str], ...] = (
+    (
+        "--pace",
+        float,
+        1.0,
+        "audio output speed vs real time; 0 sends each turn at once (default 1)",
+    ),
+    ("--lead-ms", int, 200, "how far output audio runs ahead of real time"),
+    ("--first-audio-ms", int, 0, "added delay before each answer"),
+    ("--connection-lifetime-s", float, 600.0, "send goAway, then close, after this long; 0: never"),
+    ("--goaway-lead-s", float, 10.0, "goAway time_left (default 10)"),
+    ("--handle-ttl-s", float, 7200.0, "resumption handle lifetime"),
+)
+"""The numeric options: flag, type, default and help."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gemini-live-emulator",
@@ -36,27 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--api-key", help="accept only this API key (default: any non-empty key)")
     p.add_argument("--scenario", type=Path, help="a scenario file (YAML or JSON) scripting turns")
+    for flag, kind, default, text in _TIMING_OPTIONS:
+        p.add_argument(flag, type=kind, default=default, help=text)
     p.add_argument(
-        "--pace",
-        type=float,
-        default=1.0,
-        help="speed of audio output relative to real time; 0 sends each turn at once (default 1)",
+        "--no-warm", action="store_true", help="load Whisper, Piper and Silero on first use"
     )
-    p.add_argument(
-        "--lead-ms", type=int, default=200, help="how far output audio runs ahead of real time"
-    )
-    p.add_argument("--first-audio-ms", type=int, default=0, help="added delay before each answer")
-    p.add_argument(
-        "--connection-lifetime-s",
-        type=float,
-        default=600.0,
-        help="send goAway and close a connection after this long, as the service does; 0 disables",
-    )
-    p.add_argument(
-        "--goaway-lead-s", type=float, default=10.0, help="goAway time_left (default 10)"
-    )
-    p.add_argument("--handle-ttl-s", type=float, default=7200.0, help="resumption handle lifetime")
-    p.add_argument("--no-warm", action="store_true", help="load Whisper and Piper on first use")
     p.add_argument("--log-level", default=os.environ.get("EMULATOR_LOG_LEVEL", "INFO"))
     return p
 
@@ -76,6 +76,7 @@ async def serve(args: argparse.Namespace) -> int:
         await asyncio.gather(
             loop.run_in_executor(None, speech.Transcriber.shared().warm_up),
             loop.run_in_executor(None, speech.Synthesizer.shared().warm_up),
+            loop.run_in_executor(None, speech.silero.warm_up),
         )
     emulator = Emulator(
         api_key=args.api_key,

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-ACTIONS = ("say", "tool_call", "goaway", "drop", "latency", "close", "wait_ms")
+from emulator.actions import KINDS, Action, ActionError, parse_action
 
 
 class ScenarioError(ValueError):
@@ -24,12 +24,21 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    """When the user's words match `when`, the model does `actions` in order."""
+    """When the user's words match `when`, the model does `steps` in order.
+
+    Attributes:
+        index: The rule's place in the file, from 0; uses are counted by it.
+        when: The pattern searched in the user's words; None matches every turn.
+        actions: The actions as written in the file (one-key mappings).
+        times: How many times the rule may fire per conversation; None for no limit.
+        steps: The same actions, read.
+    """
 
     index: int
     when: re.Pattern[str] | None
     actions: list[dict[str, Any]]
     times: int | None = None
+    steps: tuple[Action, ...] = ()
 
 
 @dataclass
@@ -37,70 +46,75 @@ class Scenario:
     """A list of rules tried in order before the offline brain, plus actions on connect."""
 
     rules: list[Rule] = field(default_factory=list)
-    on_connect: list[dict[str, Any]] = field(default_factory=list)
+    on_connect: tuple[Action, ...] = ()
 
-    def match(self, user_text: str, uses: dict[int, int]) -> list[dict[str, Any]] | None:
-        """Return the actions of the first rule that matches and has uses left, counting the use."""
+    def first_rule(self, user_text: str, uses: dict[int, int]) -> Rule | None:
+        """The first rule that matches and has uses left, counting the use."""
         for rule in self.rules:
             if rule.times is not None and uses.get(rule.index, 0) >= rule.times:
                 continue
             if rule.when is None or rule.when.search(user_text):
                 uses[rule.index] = uses.get(rule.index, 0) + 1
-                return rule.actions
+                return rule
         return None
 
+    def match(self, user_text: str, uses: dict[int, int]) -> list[dict[str, Any]] | None:
+        """The actions, as written, of the rule that `first_rule` picks."""
+        rule = self.first_rule(user_text, uses)
+        return None if rule is None else rule.actions
 
-# The numeric field each action reads, and whether the action may be written bare (`drop:`).
-_NUMBERS: dict[str, tuple[str | None, bool]] = {
+
+# The argument key a mapping action is shown with in errors, and whether it may be written bare
+# (`goaway: null`, `close: true`).
+_MAPPINGS: dict[str, tuple[str, bool]] = {
     "goaway": ("time_left_s", True),
     "latency": ("first_audio_ms", False),
     "close": ("code", True),
-    "drop": (None, True),
 }
+# Actions written as their one value: `say: "Hello"`, `wait_ms: 200`.
+_VALUES: dict[str, str] = {"say": "text", "wait_ms": "ms"}
 
 
-def _check_numbers(kind: str, arg: Any, where: str) -> None:
-    """Refuse at load time what would otherwise fail in the middle of a session."""
-    if kind == "wait_ms":
-        if isinstance(arg, bool) or not isinstance(arg, int | float) or arg < 0:
-            raise ScenarioError(f"{where}: wait_ms takes a number of milliseconds.")
-        return
-    if kind not in _NUMBERS:
-        return
-    key, bare_ok = _NUMBERS[kind]
+def _fields(kind: str, arg: Any) -> dict[str, Any]:
+    """An action's arguments by name, from how the file writes them."""
+    if kind in _VALUES:
+        return {_VALUES[kind]: arg}
+    if kind == "tool_call":
+        if not isinstance(arg, dict):
+            raise ActionError("tool_call needs a name (and args).")
+        return arg
+    if kind == "drop":
+        if arg is None or arg is True or isinstance(arg, dict):
+            return {}
+        raise ActionError("drop takes no value: write drop: true.")
+    key, bare_ok = _MAPPINGS[kind]
     if arg is None or arg is True:
         if bare_ok:
-            return
-        raise ScenarioError(f"{where}: {kind} needs {{{key}: ...}}.")
+            return {}
+        raise ActionError(f"{kind} needs {{{key}: ...}}.")
     if not isinstance(arg, dict):
-        raise ScenarioError(f"{where}: {kind} takes a mapping, e.g. {{{key}: ...}}.")
-    if key is not None and key in arg:
-        value = arg[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ScenarioError(f"{where}: {kind}.{key} must be a non-negative number.")
+        raise ActionError(f"{kind} takes a mapping, e.g. {{{key}: ...}}.")
+    return arg
 
 
-def _check_actions(actions: Any, where: str) -> list[dict[str, Any]]:
+def _check_actions(actions: Any, where: str) -> tuple[list[dict[str, Any]], tuple[Action, ...]]:
+    """The actions as written and as read; refused at load time, not in the middle of a session."""
     if not isinstance(actions, list) or not actions:
         raise ScenarioError(f"{where}: 'do' must be a non-empty list of actions.")
-    out: list[dict[str, Any]] = []
+    written: list[dict[str, Any]] = []
+    steps: list[Action] = []
     for i, action in enumerate(actions):
         if not isinstance(action, dict) or len(action) != 1:
             raise ScenarioError(
                 f"{where}, action {i + 1}: write each action as one key, e.g. say: ..."
             )
         ((kind, arg),) = action.items()
-        if kind not in ACTIONS:
-            raise ScenarioError(
-                f"{where}, action {i + 1}: unknown action {kind!r}; known: {', '.join(ACTIONS)}."
-            )
-        if kind == "say" and not isinstance(arg, str):
-            raise ScenarioError(f"{where}, action {i + 1}: say takes the text to speak.")
-        if kind == "tool_call" and not (isinstance(arg, dict) and isinstance(arg.get("name"), str)):
-            raise ScenarioError(f"{where}, action {i + 1}: tool_call needs a name (and args).")
-        _check_numbers(kind, arg, f"{where}, action {i + 1}")
-        out.append({kind: arg})
-    return out
+        try:
+            steps.append(parse_action(kind, _fields(kind, arg) if kind in KINDS else {}))
+        except ActionError as exc:
+            raise ScenarioError(f"{where}, action {i + 1}: {exc}") from None
+        written.append({kind: arg})
+    return written, tuple(steps)
 
 
 def parse_scenario(data: Any) -> Scenario:
@@ -125,11 +139,11 @@ def parse_scenario(data: Any) -> Scenario:
         times = raw.get("times")
         if times is not None and (not isinstance(times, int) or times < 1):
             raise ScenarioError(f"{where}: 'times' must be a positive integer.")
-        rules.append(Rule(i, pattern, _check_actions(raw.get("do"), where), times))
+        written, steps = _check_actions(raw.get("do"), where)
+        rules.append(Rule(i, pattern, written, times, steps))
     on_connect = data.get("on_connect")
     return Scenario(
-        rules=rules,
-        on_connect=_check_actions(on_connect, "on_connect") if on_connect else [],
+        rules=rules, on_connect=_check_actions(on_connect, "on_connect")[1] if on_connect else ()
     )
 
 

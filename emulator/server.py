@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,13 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
+from emulator.actions import ActionError, Latency, Say, parse_action, parse_faults
 from emulator.certs import DEFAULT_HOSTS, CertPaths, ensure_certs, server_ssl_context
+from emulator.registry import Listed, SessionOptions
 from emulator.scenario import Scenario
-from emulator.session import CloseSession, LiveSession
+from emulator.session import CloseSession, LiveSession, NotSetUp
 from emulator.state import Conversation
-from emulator.tokens import TokenStore
+from emulator.tokens import AuthToken, TokenStore
 from emulator.wire import WireError
 
 WS_PATH = re.compile(
@@ -35,6 +37,10 @@ WS_PATH = re.compile(
 )
 HARD_MESSAGE_LIMIT = 32 * 1024 * 1024
 MAX_KEPT_SESSIONS = 500
+MAX_HANDLES = 10_000
+"""Resumption handles kept; past this the expired ones, then the oldest, are forgotten."""
+CONTROL_ACTIONS = ("say", "tool_call", "goaway", "drop", "latency", "close")
+"""What `POST /emulator/sessions/{sid}/{action}` can make a connection do."""
 
 
 @dataclass
@@ -53,7 +59,11 @@ class Faults:
 
 @dataclass
 class Emulator:
-    """Process-wide state: sessions, resumption handles, tokens, scenario and options."""
+    """Process-wide state: sessions, resumption handles, tokens, scenario and options.
+
+    It is the `emulator.registry.Registry` of every connection it accepts. `clock` dates the
+    resumption handles (their lifetime runs from when they were issued); tests pass a fake one.
+    """
 
     api_key: str | None = None
     scenario: Scenario | None = None
@@ -63,16 +73,24 @@ class Emulator:
     connection_lifetime_s: float | None = 600.0
     goaway_lead_s: float = 10.0
     handle_ttl_s: float = 7200.0
+    clock: Callable[[], float] = time.time
     sessions: dict[str, LiveSession] = field(default_factory=dict)
     live_by_conversation: dict[str, LiveSession] = field(default_factory=dict)
     handles: dict[str, tuple[Conversation, float, int]] = field(default_factory=dict)
     tokens: TokenStore = field(default_factory=TokenStore)
     faults: Faults = field(default_factory=Faults)
 
-    def issue_handle(self, conv: Conversation) -> str:
+    # ------------------------------------------------------------------ the registry
+
+    def admit_token(self, name: str, *, resuming: bool) -> AuthToken:
+        return self.tokens.admit(name, resuming=resuming)
+
+    def issue_handle(self, conversation: Conversation) -> str:
         """A new resumption handle for the conversation as it is now (its first N turns)."""
+        if len(self.handles) >= MAX_HANDLES:
+            self._forget_handles()
         handle = f"handle-{secrets.token_urlsafe(18)}"
-        self.handles[handle] = (conv, time.time(), len(conv.history))
+        self.handles[handle] = (conversation, self.clock(), len(conversation.history))
         return handle
 
     def resolve_handle(self, handle: str) -> tuple[Conversation, int] | None:
@@ -82,14 +100,46 @@ class Emulator:
         if entry is None:
             return None
         conv, issued, turns = entry
-        if time.time() - issued > self.handle_ttl_s:
+        if self.clock() - issued > self.handle_ttl_s:
             del self.handles[handle]
             return None
         return conv, turns
 
+    def claim(self, conversation_id: str, connection: Listed) -> bool:
+        if not isinstance(connection, LiveSession):
+            raise TypeError(f"not a connection of this server: {connection!r}")
+        previous = self.live_by_conversation.get(conversation_id)
+        if previous is not None and previous is not connection and previous.open:
+            return False
+        self.live_by_conversation[conversation_id] = connection
+        return True
+
+    def release(self, conversation_id: str, connection: Listed) -> None:
+        if self.live_by_conversation.get(conversation_id) is connection:
+            del self.live_by_conversation[conversation_id]
+
+    def _forget_handles(self) -> None:
+        now = self.clock()
+        for handle in [h for h, (_, at, _) in self.handles.items() if now - at > self.handle_ttl_s]:
+            del self.handles[handle]
+        while len(self.handles) >= MAX_HANDLES:
+            del self.handles[next(iter(self.handles))]
+
+    # ------------------------------------------------------------------ connections
+
     def find(self, ident: str) -> LiveSession | None:
         """A connection by its id, or the live connection of a conversation id."""
         return self.sessions.get(ident) or self.live_by_conversation.get(ident)
+
+    def _options(self) -> SessionOptions:
+        return SessionOptions(
+            pace=self.pace,
+            lead_s=self.lead_s,
+            first_audio_ms=self.first_audio_ms,
+            connection_lifetime_s=self.connection_lifetime_s,
+            goaway_lead_s=self.goaway_lead_s,
+            scenario=self.scenario,
+        )
 
     def _keep(self, session: LiveSession) -> None:
         self.sessions[session.id] = session
@@ -128,19 +178,19 @@ class Emulator:
         key, token = self._credential(request, constrained)
         ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_LIMIT, compress=True, heartbeat=None)
         await ws.prepare(request)
-        session = LiveSession(self, ws, request, api_version=api_version, token=token)
+        session = LiveSession(
+            self, ws, request, options=self._options(), api_version=api_version, token=token
+        )
         self._keep(session)
         if constrained and not token:
-            await _refuse(
-                session, 1008, "Ephemeral token required: send 'Authorization: Token ...'."
-            )
+            await session.refuse(1008, "Ephemeral token required: send 'Authorization: Token ...'.")
         elif not constrained and not self._key_ok(key):
             reason = (
                 "Ephemeral tokens are only accepted on BidiGenerateContentConstrained."
                 if key and key.startswith("auth_tokens/")
                 else "API key not valid. Please pass a valid API key."
             )
-            await _refuse(session, 1008, reason)
+            await session.refuse(1008, reason)
         else:
             await session.run()
         return ws
@@ -171,38 +221,26 @@ class Emulator:
         session = self.find(request.match_info["sid"])
         if session is None:
             return _json_error(404, "No such session.")
-        action = request.match_info["action"]
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except json.JSONDecodeError:
-            return _json_error(400, "The body must be JSON.")
-        if not isinstance(body, dict):
-            return _json_error(400, "The body must be a JSON object.")
-        if not session.open and action != "latency":
+        kind = request.match_info["action"]
+        body = await _json_object(request, empty_ok=True)
+        if isinstance(body, web.Response):
+            return body
+        if not session.open and kind != "latency":
             return _json_error(409, f"Session {session.id} is closed.")
+        if kind not in CONTROL_ACTIONS:
+            return _json_error(404, f"Unknown control action {kind!r}.")
         try:
-            if action == "say":
-                text = body.get("text")
-                if not isinstance(text, str) or not text.strip():
-                    return _json_error(400, 'say needs {"text": "..."}.')
-                await session.say(text)
-            elif action == "tool_call":
-                name = body.get("name")
-                args = body.get("args") or {}
-                if not isinstance(name, str) or not isinstance(args, dict):
-                    return _json_error(400, 'tool_call needs {"name": ..., "args": {...}}.')
-                await session.call_tool(name, args)
-            elif action == "goaway":
-                time_left = float(body.get("time_left_s", 1.0))
-                await session.go_away(time_left)
-            elif action == "drop":
-                session.drop()
-            elif action == "latency":
-                session.first_audio_ms = max(0, int(body.get("first_audio_ms", 0)))
-            else:
-                return _json_error(404, f"Unknown control action {action!r}.")
-        except (ValueError, TypeError) as exc:
+            action = parse_action(kind, body)
+        except ActionError as exc:
             return _json_error(400, str(exc))
+        if isinstance(action, Say) and not action.text.strip():
+            return _json_error(400, 'say needs {"text": "..."}.')
+        try:
+            await session.perform(action)
+        except ValueError as exc:
+            return _json_error(400, str(exc))
+        except NotSetUp as exc:
+            return _json_error(409, str(exc))
         except (asyncio.CancelledError, CloseSession, ConnectionError):
             return _json_error(409, f"Session {session.id} is closing.")
         return web.json_response({"ok": True, "session": session.id})
@@ -212,13 +250,14 @@ class Emulator:
         if isinstance(body, web.Response):
             return body
         try:
-            if "refuse_connections" in body:
-                self.faults.refuse_connections = max(0, int(body["refuse_connections"]))
-            if "refuse_for_s" in body:
-                self.faults.refuse_until = time.monotonic() + max(0.0, float(body["refuse_for_s"]))
-        except (TypeError, ValueError):
-            return _json_error(400, "refuse_connections and refuse_for_s must be numbers.")
-        if body.get("reset"):
+            asked = parse_faults(body)
+        except ActionError as exc:
+            return _json_error(400, str(exc))
+        if asked.refuse_connections is not None:
+            self.faults.refuse_connections = int(asked.refuse_connections)
+        if asked.refuse_for_s is not None:
+            self.faults.refuse_until = time.monotonic() + float(asked.refuse_for_s)
+        if asked.reset:
             self.faults = Faults()
         return web.json_response(
             {
@@ -233,9 +272,11 @@ class Emulator:
             return body
         if "first_audio_ms" in body:
             try:
-                self.first_audio_ms = max(0, int(body["first_audio_ms"]))
-            except (TypeError, ValueError):
-                return _json_error(400, "first_audio_ms must be a number of milliseconds.")
+                latency = parse_action("latency", body)
+            except ActionError as exc:
+                return _json_error(400, str(exc))
+            assert isinstance(latency, Latency)
+            self.first_audio_ms = int(latency.first_audio_ms)
         return web.json_response({"first_audio_ms": self.first_audio_ms})
 
     async def health(self, request: web.Request) -> web.Response:
@@ -255,8 +296,12 @@ class Emulator:
         return app
 
 
-async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
-    """The request's JSON object body, or the 400 response to send instead."""
+async def _json_object(
+    request: web.Request, *, empty_ok: bool = False
+) -> dict[str, Any] | web.Response:
+    """The request's JSON object body (``{}`` for none, where `empty_ok`), or the 400 to send."""
+    if empty_ok and not request.can_read_body:
+        return {}
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -274,14 +319,6 @@ def _json_error(status: int, message: str, code: str | None = None) -> web.Respo
 
 
 _STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ABORTED", 503: "UNAVAILABLE"}
-
-
-async def _refuse(session: LiveSession, code: int, reason: str) -> None:
-    """Close after reading the client's first message, as the service answers a bad setup."""
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(session.ws.receive(), timeout=5)
-    await session.close(code, reason)
-    session.closed_at = time.time()
 
 
 @dataclass

@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection
 
 from emulator.client import http_options
 from emulator.server import Running
+from testkit.waiting import until
 
 API_KEY = "test-key"
 MODEL = "gemini-3.1-flash-live-preview"
@@ -408,14 +409,32 @@ async def wait_session(
     r: Running, predicate: Callable[[dict[str, Any]], Any], within: float = TIMEOUT
 ) -> dict[str, Any]:
     """Poll `GET /emulator/sessions` until a session summary satisfies `predicate`."""
-    deadline = time.monotonic() + within
     last: list[dict[str, Any]] = []
     async with control(r) as http:
-        while time.monotonic() < deadline:
+        fetching: asyncio.Task[list[dict[str, Any]]] | None = None
+
+        async def fetch() -> list[dict[str, Any]]:
             response = await http.get("/emulator/sessions")
-            last = response.json()
-            for summary in last:
-                if predicate(summary):
-                    return summary
-            await asyncio.sleep(0.02)  # polling interval, not a wait for a race to settle
-    raise TimeoutError(f"no session matched in {within}s; sessions: {json.dumps(last)[:2000]}")
+            response.raise_for_status()
+            return response.json()
+
+        def matched() -> dict[str, Any] | None:
+            """The first summary that matches in the latest answer; asks again when none does."""
+            nonlocal fetching, last
+            if fetching is not None and fetching.done():
+                last = fetching.result()
+                fetching = None
+                found = next((s for s in last if predicate(s)), None)
+                if found is not None:
+                    return found
+            if fetching is None:
+                fetching = asyncio.ensure_future(fetch())
+            return None
+
+        try:
+            return await until(matched, "a session summary that matches", within, poll=0.02)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; sessions: {json.dumps(last)[:2000]}") from None
+        finally:
+            if fetching is not None:
+                fetching.cancel()

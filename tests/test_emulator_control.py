@@ -43,7 +43,7 @@ from google import genai
 from google.genai import errors, types
 
 from emulator.client import http_options
-from emulator.scenario import ScenarioError, load_scenario
+from emulator.scenario import ScenarioError, load_scenario, parse_scenario
 from emulator.server import Emulator, Running, running
 
 pytestmark = pytest.mark.emulator
@@ -173,6 +173,7 @@ async def test_drop_leaves_the_session_listed_as_closed_without_a_close_frame(
     assert after["close_code"] == 1006
 
 
+@pytest.mark.speech
 async def test_latency_delays_the_first_audio_of_each_answer(emulator: Running) -> None:
     async with live(emulator, audio_config()) as (session, box):
         path = f"/emulator/sessions/{session.session_id}/latency"
@@ -222,6 +223,42 @@ async def test_bad_control_bodies_are_refused(emulator: Running) -> None:
         404,
         400,
     ]
+
+
+async def test_close_from_the_control_api_ends_the_connection_with_that_code(
+    emulator: Running,
+) -> None:
+    async with raw(emulator) as ws:
+        await raw_setup(ws)
+        summary = await wait_session(emulator, lambda s: s["open"])
+        body = {"code": 1011, "reason": "Internal error encountered."}
+        response = await post(emulator, f"/emulator/sessions/{summary['id']}/close", body)
+        assert response.status_code == 200
+        code, reason = await close_of(ws)
+    assert (code, reason) == (1011, "Internal error encountered.")
+    after = await wait_session(emulator, lambda s: s["id"] == summary["id"] and not s["open"])
+    assert after["close_code"] == 1011
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "written"),
+    [
+        ("goaway", {"time_left_s": "soon"}, {"goaway": {"time_left_s": "soon"}}),
+        ("latency", {"first_audio_ms": -5}, {"latency": {"first_audio_ms": -5}}),
+        ("tool_call", {"args": {}}, {"tool_call": {"args": {}}}),
+        ("say", {"text": ["a"]}, {"say": ["a"]}),
+    ],
+)
+async def test_a_bad_action_is_refused_in_the_same_words_by_the_control_api_and_a_scenario(
+    emulator: Running, action: str, body: dict[str, object], written: dict[str, object]
+) -> None:
+    async with live(emulator) as (session, _box):
+        refused = await post(emulator, f"/emulator/sessions/{session.session_id}/{action}", body)
+    with pytest.raises(ScenarioError) as scenario_error:
+        parse_scenario({"rules": [{"do": [written]}]})
+    assert refused.status_code == 400
+    reason = refused.json()["error"]["message"]
+    assert str(scenario_error.value) == f"rule 1, action 1: {reason}"
 
 
 # ------------------------------------------------------------------ scenarios

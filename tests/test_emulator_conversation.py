@@ -98,6 +98,7 @@ async def test_usage_metadata_arrives_with_turn_complete(emulator: Running) -> N
 # ------------------------------------------------------------------ speech
 
 
+@pytest.mark.speech
 async def test_a_spoken_time_question_calls_the_time_tool_and_speaks_its_result(
     emulator: Running,
 ) -> None:
@@ -129,6 +130,7 @@ async def test_a_spoken_time_question_calls_the_time_tool_and_speaks_its_result(
     assert after[-1].usage_metadata is not None
 
 
+@pytest.mark.speech
 async def test_a_spoken_multiplication_calls_the_calculator(emulator: Running) -> None:
     config = text_config(tools=tools(TIME_TOOL, CALC_TOOL))
     async with live(emulator, config) as (session, box):
@@ -140,6 +142,7 @@ async def test_a_spoken_multiplication_calls_the_calculator(emulator: Running) -
         assert "84" in model_text(await box.turn())
 
 
+@pytest.mark.speech
 async def test_hello_gets_a_spoken_reply_with_its_transcription(emulator: Running) -> None:
     async with live(emulator, audio_config()) as (session, box):
         await send_audio(session, load_wav("hello.wav") + SILENCE_1S)
@@ -149,6 +152,7 @@ async def test_hello_gets_a_spoken_reply_with_its_transcription(emulator: Runnin
     assert sum(len(b.data or b"") for m in messages for b in audio_parts(m)) > OUTPUT_RATE
 
 
+@pytest.mark.speech
 async def test_with_automatic_detection_disabled_activity_start_and_end_bracket_the_turn(
     emulator: Running,
 ) -> None:
@@ -177,6 +181,7 @@ async def test_with_automatic_detection_disabled_activity_start_and_end_bracket_
     assert output_transcript(messages)
 
 
+@pytest.mark.speech
 async def test_audio_stream_end_flushes_a_turn_whose_silence_was_never_sent(
     emulator: Running,
 ) -> None:
@@ -197,6 +202,7 @@ async def test_audio_stream_end_flushes_a_turn_whose_silence_was_never_sent(
     assert output_transcript(messages)
 
 
+@pytest.mark.speech
 @pytest.mark.parametrize("modality", ["AUDIO", "TEXT"])
 async def test_what_the_model_says_is_exactly_the_text_of_its_turn(
     emulator: Running, modality: str
@@ -214,6 +220,7 @@ async def test_what_the_model_says_is_exactly_the_text_of_its_turn(
 # ------------------------------------------------------------------ barge-in
 
 
+@pytest.mark.speech
 async def test_speech_while_the_model_talks_interrupts_it(realtime_emulator: Running) -> None:
     r = realtime_emulator
     async with live(r, audio_config()) as (session, box):
@@ -235,6 +242,7 @@ async def test_speech_while_the_model_talks_interrupts_it(realtime_emulator: Run
     assert "story" in summary["history"][0]["text"].lower()
 
 
+@pytest.mark.speech
 async def test_no_interruption_lets_the_model_finish_while_the_user_talks(
     realtime_emulator: Running,
 ) -> None:
@@ -291,6 +299,7 @@ async def test_a_blocking_call_holds_new_input_until_it_is_answered(emulator: Ru
     assert "84" not in model_text(messages[: first_index(messages, mentions("22:15")) + 1])
 
 
+@pytest.mark.speech
 async def test_a_voice_barge_in_cancels_an_unanswered_blocking_call(emulator: Running) -> None:
     config = text_config(tools=tools(TIME_TOOL))
     async with live(emulator, config) as (session, box):
@@ -338,6 +347,7 @@ async def test_non_blocking_calls_let_the_model_go_on_talking(emulator: Running)
     assert [(c["blocking"], c["status"]) for c in summary["tool_calls"]] == [(False, "pending")]
 
 
+@pytest.mark.speech
 async def test_a_non_blocking_result_with_interrupt_cuts_in(realtime_emulator: Running) -> None:
     r = realtime_emulator
     config = _non_blocking_config("AUDIO")
@@ -355,6 +365,7 @@ async def test_a_non_blocking_result_with_interrupt_cuts_in(realtime_emulator: R
     assert first_index(messages, interrupted) < first_index(messages, mentions("22:15"))
 
 
+@pytest.mark.speech
 async def test_a_non_blocking_result_when_idle_waits_for_the_turn_to_end(
     realtime_emulator: Running,
 ) -> None:

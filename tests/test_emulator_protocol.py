@@ -281,6 +281,7 @@ async def test_a_10_mb_frame_closes_with_1009_and_the_server_lives(emulator: Run
     await assert_server_serves(emulator)
 
 
+@pytest.mark.speech
 @pytest.mark.parametrize("rate", [8000, 44100])
 async def test_audio_at_other_rates_is_resampled_and_heard(emulator: Running, rate: int) -> None:
     pcm = resample(load_wav("what_time_tokyo.wav") + SILENCE_1S, rate)
@@ -397,7 +398,7 @@ async def _tokyo_audio_session(emulator: Running, urlsafe: bool) -> tuple[str, f
     setup = setup_message(inputAudioTranscription={})
     encoded = []
     async with raw(emulator) as ws:
-        await raw_setup(ws, setup)
+        conversation = (await raw_setup(ws, setup))["setupComplete"]["sessionId"]
         for i in range(0, len(pcm), CHUNK_BYTES):
             data = b64(pcm[i : i + CHUNK_BYTES], urlsafe=urlsafe, pad=not urlsafe)
             encoded.append(data)
@@ -408,11 +409,13 @@ async def _tokyo_audio_session(emulator: Running, urlsafe: bool) -> tuple[str, f
     heard = "".join(
         m.get("serverContent", {}).get("inputTranscription", {}).get("text", "") for m in messages
     )
-    summary = await wait_session(emulator, lambda s: not s["open"] and s["frames"].get("audio"))
-    emulator.emulator.sessions.clear()
+    summary = await wait_session(
+        emulator, lambda s: s["conversation_id"] == conversation and not s["open"]
+    )
     return heard, summary["audio_in_s"], encoded
 
 
+@pytest.mark.speech
 async def test_url_safe_and_standard_base64_audio_decode_identically(emulator: Running) -> None:
     std_heard, std_seconds, std_encoded = await _tokyo_audio_session(emulator, urlsafe=False)
     safe_heard, safe_seconds, safe_encoded = await _tokyo_audio_session(emulator, urlsafe=True)
@@ -429,6 +432,7 @@ async def test_url_safe_and_standard_base64_audio_decode_identically(emulator: R
 # ------------------------------------------------------------------ what the server sends
 
 
+@pytest.mark.speech
 async def test_server_messages_are_camel_case_json_in_binary_frames(emulator: Running) -> None:
     setup = setup_message(
         modality="AUDIO",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import types as pytypes
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +30,8 @@ from emulator_helpers import (
 )
 from google.genai import errors, types
 
-import emulator.server as server_module
 from emulator.server import Emulator, Running, running
+from testkit.clock import FakeClock
 
 pytestmark = pytest.mark.emulator
 
@@ -193,22 +192,62 @@ async def test_drop_closes_abruptly_and_the_handle_resumes(emulator: Running) ->
     assert [t["role"] for t in summary["history"]] == ["user", "model", "user", "model"]
 
 
-async def test_a_handle_past_its_lifetime_is_refused(
-    cert_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = {"shift": 0.0}
-    fake_time = pytypes.SimpleNamespace(
-        time=lambda: time.time() + clock["shift"], monotonic=time.monotonic
-    )
-    monkeypatch.setattr(server_module, "time", fake_time)
-    async with running(Emulator(pace=0, handle_ttl_s=60), cert_dir=cert_dir) as r:
+async def test_a_handle_past_its_lifetime_is_refused(cert_dir: Path) -> None:
+    clock = FakeClock()
+    async with running(Emulator(pace=0, handle_ttl_s=60, clock=clock), cert_dir=cert_dir) as r:
         _conversation, handle = await first_turn(r)
         async with live(r, resumable(handle)) as (session, _box):
             pass  # within its lifetime: accepted
         await closed(r, session.session_id)
-        clock["shift"] = 61.0  # a minute later, on the emulator's clock
+        clock.advance(61.0)  # a minute later, on the emulator's clock
         with pytest.raises(errors.APIError) as refused:
             async with live(r, resumable(handle)):
                 pass
     assert refused.value.code == 1008
     assert "expired" in str(refused.value)
+
+
+async def test_the_session_summary_lists_the_handles_issued_on_the_connection_oldest_first(
+    emulator: Running,
+) -> None:
+    async with live(emulator, resumable()) as (session, box):
+        seen = handles(await box.until(lambda m: m.session_resumption_update))
+        for question in ("Hello", "What is twelve times seven?"):
+            await say_text(session, question)
+            await box.turn()
+            seen += handles(await box.until(lambda m: m.session_resumption_update))
+        summary = await wait_session(
+            emulator, lambda s: s["conversation_id"] == session.session_id and s["open"]
+        )
+    assert len(seen) == 3 and len(set(seen)) == 3
+    assert summary["handles"] == seen
+
+
+async def test_what_a_connection_said_stays_in_its_summary_after_a_resume_drops_it(
+    emulator: Running,
+) -> None:
+    async with live(emulator, resumable()) as (session, box):
+        at_setup = handles(await box.until(lambda m: m.session_resumption_update))[-1]
+        await say_text(session, "What is twelve times seven?")
+        await box.turn()
+        conversation = session.session_id
+    first = await closed(emulator, conversation)
+    async with live(emulator, resumable(at_setup)) as (session, _box):
+        resumed = await wait_session(
+            emulator, lambda s: s["resumed_from"] == at_setup and s["open"]
+        )
+        earlier = await wait_session(emulator, lambda s: s["id"] == first["id"])
+    assert resumed["history"] == [] and resumed["spoken"] == []
+    assert earlier["history"] == [], "the resume dropped the turn from the conversation"
+    (said,) = earlier["spoken"]
+    assert said["role"] == "model" and "84" in said["text"]
+
+
+async def test_a_connection_without_resumption_lists_no_handles(emulator: Running) -> None:
+    async with live(emulator) as (session, box):
+        await say_text(session, "Hello")
+        await box.turn()
+        summary = await wait_session(
+            emulator, lambda s: s["conversation_id"] == session.session_id and s["open"]
+        )
+    assert summary["handles"] == []

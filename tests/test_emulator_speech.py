@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 import threading
 import wave
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +26,13 @@ from emulator.speech import (
     INPUT_RATE,
     OUTPUT_RATE,
     PcmResampler,
+    SentenceCache,
     SpeechEvent,
     Synthesizer,
     Transcriber,
     TurnDetector,
     resample_pcm16,
+    silero,
     split_sentences,
 )
 
@@ -266,12 +270,20 @@ async def test_concurrent_transcriptions_all_get_their_own_answers(
 
 
 async def test_transcription_leaves_the_event_loop_free(transcriber: Transcriber) -> None:
+    loop = asyncio.get_running_loop()
     task = asyncio.create_task(transcriber.transcribe(read_fixture("weather_paris.wav")))
     ticks = 0
-    while not task.done():
-        ticks += 1
-        await asyncio.sleep(0)
-    assert "paris" in task.result().lower()
+
+    def tick() -> None:
+        """One loop iteration while the transcription runs; then the next one is scheduled."""
+        nonlocal ticks
+        if not task.done():
+            ticks += 1
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    text = await task
+    assert "paris" in text.lower()
     # Had Whisper run on the loop thread, the task would finish before a single tick.
     assert ticks > 10
 
@@ -323,13 +335,14 @@ async def test_a_sentence_with_nothing_to_say_is_empty_audio(synthesizer: Synthe
 
 
 def test_the_cache_forgets_the_least_recently_used_sentence() -> None:
-    synth = Synthesizer(cache_size=2)
-    synth._voice = object()  # never used: every sentence below is served from the cache
-    synth._cache_put("a", b"A")
-    synth._cache_put("b", b"B")
-    assert synth._cache_get("a") == b"A"  # "a" is now the most recent
-    synth._cache_put("c", b"C")
-    assert synth._cache_get("b") is None
+    cache = SentenceCache(2)
+    # A voice that cannot load proves that every sentence below is served from the cache.
+    synth = Synthesizer(model_path="/nonexistent/voice.onnx", cache=cache)
+    cache.put("a", b"A")
+    cache.put("b", b"B")
+    assert cache.get("a") == b"A"  # "a" is now the most recent
+    cache.put("c", b"C")
+    assert cache.get("b") is None
     assert synth.synthesize_sync("a") == b"A"
     assert synth.synthesize_sync("c") == b"C"
 
@@ -580,3 +593,41 @@ def test_no_paused_utterance_while_quiet_or_mid_speech() -> None:
     detector.feed(pcm[: int((start + 0.6) * INPUT_RATE) * 2])  # in the middle of the words
     assert detector.speaking
     assert detector.paused_utterance() is None
+
+
+def test_the_emulator_scores_every_window_exactly_as_pipecats_silero_model_does() -> None:
+    from pipecat.audio.vad.silero import SileroOnnxModel
+
+    reference = SileroOnnxModel(str(silero.model_path()), force_onnx_cpu=True)
+    ours = silero.SileroModel()
+    pcm = read_fixture("what_time_tokyo.wav") + SILENCE_1S + read_fixture("stop.wav")
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+    windows = [samples[i : i + 512] for i in range(0, len(samples) - 511, 512)]
+    expected, scored = [], []
+    for index, window in enumerate(windows):
+        if index == len(windows) // 2:  # a reset mid-stream starts both afresh
+            reference.reset_states()
+            ours.reset()
+        expected.append(float(np.asarray(reference(window, INPUT_RATE)).reshape(-1)[0]))
+        scored.append(ours.confidence(window))
+    assert scored == expected
+    assert max(scored) > 0.9 > 0.1 > min(scored), "the stream holds both speech and silence"
+
+
+def test_the_emulator_imports_nothing_from_pipecat_or_the_bots_even_while_detecting_speech() -> (
+    None
+):
+    script = (
+        "import sys, wave\n"
+        "import emulator.__main__, emulator.server, emulator.speech\n"
+        "from emulator.speech import TurnDetector\n"
+        f"pcm = wave.open({str(audio_dir() / 'stop.wav')!r}).readframes(10**9)\n"
+        "kinds = [e.kind for e in TurnDetector().feed(pcm + bytes(32000))]\n"
+        "assert kinds == ['started', 'ended'], kinds\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pipecat', 'bots'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import ssl
+from pathlib import Path
 
 import httpx
 import pytest
 
+import emulator
+from emulator import actions
 from emulator.client import client_ssl_context
 from emulator.scenario import ScenarioError, parse_scenario
 from emulator.server import Running
@@ -85,6 +90,76 @@ def test_bare_drop_and_close_and_goaway_are_accepted() -> None:
     assert [list(a) for a in scenario.rules[0].actions] == [["drop"], ["goaway"], ["close"]]
 
 
+def test_actions_written_bare_get_their_defaults() -> None:
+    scenario = parse_scenario(
+        {"rules": [{"do": [{"drop": True}, {"goaway": None}, {"close": {}}, {"latency": {}}]}]}
+    )
+    assert scenario.rules[0].steps == (
+        actions.Drop(),
+        actions.GoAway(time_left_s=1),
+        actions.Close(code=1011, reason=""),
+        actions.Latency(first_audio_ms=0),
+    )
+
+
+def test_a_scenario_reads_its_actions_into_the_same_models_as_the_control_api() -> None:
+    scenario = parse_scenario(
+        {
+            "on_connect": [{"say": "Hi."}],
+            "rules": [{"do": [{"tool_call": {"name": "f", "args": None}}, {"wait_ms": 5}]}],
+        }
+    )
+    assert scenario.on_connect == (actions.parse_action("say", {"text": "Hi."}),)
+    assert scenario.rules[0].steps == (
+        actions.parse_action("tool_call", {"name": "f", "args": {}}),
+        actions.WaitMs(ms=5),
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "message"),
+    [
+        ("say", {"text": 3}, "say takes the text to speak."),
+        ("tool_call", {"args": {}}, "tool_call needs a name (and args)."),
+        ("goaway", {"time_left_s": True}, "goaway.time_left_s must be a non-negative number."),
+        ("latency", {"first_audio_ms": "400"}, "latency.first_audio_ms must be"),
+        ("close", {"code": -1}, "close.code must be a non-negative number."),
+        ("dance", {}, "unknown action 'dance'; known: say, tool_call"),
+    ],
+)
+def test_a_bad_action_is_refused_with_a_reason_that_names_it(
+    kind: str, fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(actions.ActionError, match=re.escape(message)):
+        actions.parse_action(kind, fields)
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_the_session_reaches_the_server_only_through_the_registry() -> None:
+    package = Path(emulator.__file__).parent
+    for path in sorted((package / "session").glob("*.py")):
+        assert not any(m.startswith("emulator.server") for m in _imports(path)), path.name
+    assert not any(m.startswith("emulator.session") for m in _imports(package / "registry.py"))
+    assert not any(m.startswith("emulator.brain") for m in _imports(package / "state.py"))
+
+
+def test_the_emulator_imports_nothing_from_pipecat_or_the_bots() -> None:
+    package = Path(emulator.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        imported = _imports(path)
+        assert not any(m.split(".")[0] in ("pipecat", "bots") for m in imported), path
+
+
+@pytest.mark.emulator
 @pytest.mark.parametrize(
     ("path", "body"),
     [

@@ -1,0 +1,173 @@
+"""Client messages after `setup`: checked as the service checks them, then handed on.
+
+Realtime input carries media (to `Media`), activity signals, and typed text; `clientContent` seeds
+the history; `toolResponse` answers calls. Anything the service would refuse closes the
+connection with 1007 and the service's kind of reason, before it can change any state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.session.channel import CLIENT_MESSAGES, CloseSession
+from emulator.session.context import Context, Infer, TextTurn, ToolResponses
+from emulator.session.media import Media
+from emulator.session.speaker import Speaker
+from emulator.wire import WireError, text_of
+
+REALTIME_FIELDS = (
+    "audio",
+    "video",
+    "text",
+    "activity_start",
+    "activity_end",
+    "audio_stream_end",
+    "media_chunks",
+)
+
+
+class Inbound:
+    """Reads one connection's client messages until the client closes."""
+
+    def __init__(self, ctx: Context, media: Media, speaker: Speaker) -> None:
+        self._ctx = ctx
+        self._media = media
+        self._speaker = speaker
+        # Gemini 3.x answers seeded history only at the next realtime input.
+        self._inference_requested = False
+
+    async def receive(self) -> None:
+        """Handle client messages in order until the client closes.
+
+        Raises:
+            CloseSession: A message the service would refuse.
+        """
+        channel = self._ctx.channel
+        while True:
+            message = await channel.receive()
+            if message is None:
+                return
+            unknown = [k for k in message if k not in CLIENT_MESSAGES]
+            if unknown:
+                raise CloseSession(1007, channel.unknown_name(unknown[0]))
+            if len(message) != 1:
+                raise CloseSession(1007, "Exactly one message kind is allowed per client message.")
+            self._ctx.client_index += 1
+            ((kind, body),) = message.items()
+            try:
+                await self._handle(kind, body or {})
+            except WireError as exc:
+                raise CloseSession(1007, str(exc)) from None
+
+    async def _handle(self, kind: str, body: dict[str, Any]) -> None:
+        if kind == "setup":
+            raise CloseSession(1007, "setup must be the first and only setup message.")
+        if kind == "realtime_input":
+            await self._realtime_input(body)
+        elif kind == "client_content":
+            await self._client_content(body)
+        elif kind == "tool_response":
+            await self._tool_response(body)
+
+    # ------------------------------------------------------------------ realtime input
+
+    async def _realtime_input(self, body: dict[str, Any]) -> None:
+        unknown = [k for k in body if k not in REALTIME_FIELDS]
+        if unknown:
+            raise WireError(self._ctx.channel.unknown_name(unknown[0], within="realtime_input"))
+        await self._media_input(body)
+        await self._activity(body)
+        await self._text(body)
+
+    async def _media_input(self, body: dict[str, Any]) -> None:
+        for blob in body.get("media_chunks") or []:
+            mime = str((blob or {}).get("mime_type") or "")
+            if mime.startswith("image/"):
+                self._media.video(blob)
+            else:
+                await self._media.audio(blob)
+        if body.get("audio") is not None:
+            await self._media.audio(body["audio"])
+        if body.get("video") is not None:
+            self._media.video(body["video"])
+
+    async def _activity(self, body: dict[str, Any]) -> None:
+        for signal in ("activity_start", "activity_end"):
+            if body.get(signal) is None:
+                continue
+            self._ctx.frames[signal] += 1
+            if not self._ctx.config.vad_disabled:
+                name = "activityStart" if signal == "activity_start" else "activityEnd"
+                raise WireError(
+                    f"{name} is only allowed when automaticActivityDetection is disabled."
+                )
+            if signal == "activity_start":
+                self._media.activity_start()
+            else:
+                await self._media.activity_end()
+        if body.get("audio_stream_end"):
+            self._ctx.frames["audio_stream_end"] += 1
+            await self._media.stream_end()
+
+    async def _text(self, body: dict[str, Any]) -> None:
+        """Typed text is a turn of its own; a blank one, or any input after seeded history,
+        asks for an answer to the history."""
+        events = self._ctx.events
+        text = body.get("text")
+        if text is not None:
+            self._ctx.frames["text"] += 1
+            if not isinstance(text, str):
+                raise WireError("Invalid value for realtimeInput.text: expected a string.")
+            if text.strip():
+                if self._speaker.generating:
+                    await self._speaker.interrupt()
+                await events.put(TextTurn(text.strip()))
+            elif self._inference_requested or not self._speaker.generating:
+                await events.put(Infer())
+            self._inference_requested = False
+        elif self._inference_requested and any(
+            body.get(k) is not None for k in ("audio", "video", "media_chunks")
+        ):
+            self._inference_requested = False
+            await events.put(Infer())
+
+    # ------------------------------------------------------------------ other messages
+
+    async def _client_content(self, body: dict[str, Any]) -> None:
+        ctx = self._ctx
+        ctx.frames["client_content"] += 1
+        is_31 = not ctx.model.name.startswith("gemini-2")
+        if is_31 and not ctx.config.initial_history_in_client_content:
+            raise WireError(
+                "clientContent is only accepted for initial history on this model: set "
+                "historyConfig.initialHistoryInClientContent in setup."
+            )
+        for turn in body.get("turns") or []:
+            role = str((turn or {}).get("role") or "user")
+            text = text_of(turn)
+            if text.strip():
+                ctx.conv.add("model" if role == "model" else "user", text, "client_content")
+        if body.get("turn_complete"):
+            if is_31:
+                # Gemini 3.x waits for a realtime input before it runs inference.
+                self._inference_requested = True
+            else:
+                await ctx.events.put(Infer())
+
+    async def _tool_response(self, body: dict[str, Any]) -> None:
+        self._ctx.frames["tool_response"] += 1
+        responses = body.get("function_responses")
+        if not isinstance(responses, list) or not responses:
+            raise WireError("toolResponse needs a non-empty functionResponses list.")
+        by_id = {c.id: c for c in self._ctx.conv.tool_calls}
+        accepted = []
+        for resp in responses:
+            call_id = (resp or {}).get("id")
+            call = by_id.get(call_id) if isinstance(call_id, str) else None
+            if call is None:
+                raise WireError(
+                    f"Function response for unknown function call id {call_id!r}: "
+                    "answer only ids sent in toolCall."
+                )
+            accepted.append((call, resp))
+        await self._ctx.events.put(ToolResponses(accepted))

@@ -1,0 +1,183 @@
+"""Inbound media of one connection: microphone audio into turns, camera or screen frames into sight.
+
+Audio is resampled to 16 kHz and goes through the server-side VAD, which starts and ends user
+turns (or, with automatic detection disabled, `activityStart`/`activityEnd` bracket them). While
+the VAD waits out the end-of-turn silence, the utterance is already complete, so Whisper starts on
+it then; when the turn ends with exactly that audio, the early transcript is used and Whisper's
+time is taken off the response latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections import deque
+from typing import Any
+
+from emulator.brain import ImageInfo
+from emulator.session.context import AudioTurn, Context
+from emulator.session.turns import Turns
+from emulator.speech import INPUT_RATE, PcmResampler, Transcriber, TurnDetector
+from emulator.wire import WireError, decode_bytes, parse_rate
+
+VIDEO_FRAMES_KEPT = 600
+SPEECH_SEGMENTS_KEPT = 200
+
+
+def _image_info(image: bytes) -> ImageInfo | None:
+    """Size and mean colour of a frame, enough for the brain to say what it sees."""
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(image)) as img:
+            width, height = img.size
+            small = img.convert("RGB").resize((8, 8))
+            pixels = list(small.getdata())
+    except Exception:
+        return None
+    n = len(pixels) or 1
+    r, g, b = (sum(p[i] for p in pixels) // n for i in range(3))
+    return ImageInfo(width=width, height=height, mean_rgb=(r, g, b))
+
+
+class Media:
+    """What the user's microphone and camera have sent on one connection."""
+
+    def __init__(self, ctx: Context, turns: Turns) -> None:
+        self._ctx = ctx
+        self._turns = turns
+        self.audio_in_s = 0.0
+        self.user_speaking = False
+        self.video_frames: deque[dict[str, Any]] = deque(maxlen=VIDEO_FRAMES_KEPT)
+        self.speech_segments: deque[dict[str, float | None]] = deque(maxlen=SPEECH_SEGMENTS_KEPT)
+        self._vad: TurnDetector | None = None
+        self._resampler: PcmResampler | None = None
+        self._resampler_rate = 0
+        self._manual_audio: bytearray | None = None  # the turn that activityStart began
+        self._early_audio: bytes | None = None
+        self._early_text: asyncio.Future[str] | None = None
+
+    # ------------------------------------------------------------------ audio
+
+    async def audio(self, blob: dict[str, Any]) -> None:
+        """One chunk of microphone audio (`audio/pcm`, any rate)."""
+        self._ctx.frames["audio"] += 1
+        rate = parse_rate(blob.get("mime_type"))
+        pcm = decode_bytes(blob.get("data", ""))
+        if len(pcm) % 2:
+            raise WireError("Invalid audio: 16-bit PCM needs an even number of bytes.")
+        if rate != INPUT_RATE:
+            if self._resampler is None or self._resampler_rate != rate:
+                self._resampler = PcmResampler(rate, INPUT_RATE)
+                self._resampler_rate = rate
+            pcm = self._resampler.process(pcm)
+        await self._take(pcm)
+
+    def activity_start(self) -> None:
+        """`activityStart`: the user's turn begins (automatic detection disabled)."""
+        self._manual_audio = bytearray()
+        self._speech_started()
+
+    async def activity_end(self) -> None:
+        """`activityEnd`: the turn that `activityStart` began is over."""
+        await self._drain()
+        audio = bytes(self._manual_audio or b"")
+        self._manual_audio = None
+        self._speech_ended()
+        if audio:
+            await self._ctx.events.put(AudioTurn(audio))
+
+    async def stream_end(self) -> None:
+        """`audioStreamEnd`: the microphone paused; a turn under way ends with what was heard."""
+        await self._drain()
+        if self._vad is None:
+            return
+        event = self._vad.flush()
+        if event is not None and event.kind == "ended":
+            self._speech_ended()
+            await self._turn_ended(event.audio)
+
+    async def _drain(self) -> None:
+        """Take the audio a resampler still holds: the stream paused (or the turn ended)."""
+        if self._resampler is None:
+            return
+        tail = self._resampler.process(b"", last=True)
+        self._resampler, self._resampler_rate = None, 0
+        if tail:
+            await self._take(tail)
+
+    async def _take(self, pcm: bytes) -> None:
+        """Count 16 kHz input audio and hand it to VAD, or to the turn that activityStart began."""
+        self.audio_in_s += len(pcm) / 2 / INPUT_RATE
+        config = self._ctx.config
+        if config.vad_disabled:
+            if self._manual_audio is not None:
+                self._manual_audio.extend(pcm)
+            return
+        if self._vad is None:
+            self._vad = TurnDetector(
+                silence_ms=config.silence_ms,
+                prefix_padding_ms=config.prefix_padding_ms,
+                start_sensitivity=config.start_sensitivity,
+                end_sensitivity=config.end_sensitivity,
+            )
+        ended = False
+        for event in self._vad.feed(pcm):
+            if event.kind == "started":
+                self._speech_started()
+            else:
+                ended = True
+                self._speech_ended()
+                await self._turn_ended(event.audio)
+        if not ended:
+            self._transcribe_early()
+
+    def _transcribe_early(self) -> None:
+        """Start transcribing the utterance while the end-of-turn silence is waited out."""
+        assert self._vad is not None
+        audio = self._vad.paused_utterance()
+        if audio is None or audio == self._early_audio:
+            return
+        self._early_audio = audio
+        self._early_text = asyncio.ensure_future(Transcriber.shared().transcribe(audio))
+
+    async def _turn_ended(self, audio: bytes) -> None:
+        """Hand the utterance on, with its early transcript when that was of exactly this audio."""
+        early = self._early_text if audio == self._early_audio else None
+        self._early_audio, self._early_text = None, None
+        await self._ctx.events.put(AudioTurn(audio, early))
+
+    def _speech_started(self) -> None:
+        if not self.user_speaking:
+            self.speech_segments.append({"start": round(time.time(), 3), "end": None})
+        self.user_speaking = True
+        self._turns.barge_in()
+
+    def _speech_ended(self) -> None:
+        if self.user_speaking and self.speech_segments:
+            self.speech_segments[-1]["end"] = round(time.time(), 3)
+        self.user_speaking = False
+
+    # ------------------------------------------------------------------ video
+
+    def video(self, blob: dict[str, Any]) -> None:
+        """One camera or screen frame (JPEG, PNG or WebP): what the brain will describe."""
+        self._ctx.frames["video"] += 1
+        mime = str(blob.get("mime_type") or "image/jpeg")
+        if mime not in ("image/jpeg", "image/png", "image/webp"):
+            raise WireError(f"Unsupported video MIME type {mime!r}: send JPEG frames.")
+        data = decode_bytes(blob.get("data", ""))
+        info = _image_info(data)
+        if info is None:
+            raise WireError(f"Invalid video frame: the data is not a decodable {mime} image.")
+        self._ctx.image = info
+        self.video_frames.append(
+            {
+                "t": round(time.time(), 3),
+                "bytes": len(data),
+                "width": info.width,
+                "height": info.height,
+                "during_speech": self.user_speaking,
+            }
+        )

@@ -1,0 +1,230 @@
+"""The model's output on the wire: one model turn at a time, paced as a talking model is.
+
+A client learns that the model is talking from the audio arriving, so audio goes out at real time
+(times `pace`) in 100 ms chunks, at most `lead_s` ahead; "the model is talking" then lasts as long
+as its audio, which is what barge-in and turn-taking in the client are built around.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.session.context import Context
+from emulator.speech import OUTPUT_RATE, Synthesizer, split_sentences
+from emulator.state import ToolCallRecord
+from emulator.wire import encode_bytes
+
+CHUNK_MS = 100
+"""Output audio per message."""
+
+AUDIO_TOKENS_PER_S = 25
+"""Response tokens counted per second of output audio, as the service counts them."""
+
+_CHUNK_BYTES = OUTPUT_RATE * 2 * CHUNK_MS // 1000
+
+
+@dataclass
+class _Said:
+    """What one model turn has sent so far."""
+
+    sentences: list[str] = field(default_factory=list)
+    audio_s: float = 0.0
+    started: float | None = None  # monotonic time of the first audio chunk
+
+    @property
+    def text(self) -> str:
+        return "".join(self.sentences).strip()
+
+
+class Speaker:
+    """Starts model turns, streams them, and stops them on barge-in."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._task: asyncio.Task[None] | None = None
+        self._when_idle: list[str] = []  # results to say once the current output has ended
+
+    @property
+    def generating(self) -> bool:
+        """True while a model turn is being sent."""
+        return self._task is not None and not self._task.done()
+
+    async def start(
+        self, text: str, *, calls: list[ToolCallRecord] | None = None, complete: bool = True
+    ) -> None:
+        """Start a model turn (after any turn still playing) that says `text`, then calls tools.
+
+        Args:
+            text: What the model says; may be empty.
+            calls: Function calls sent after the words, in one `toolCall`.
+            complete: End the turn with `turnComplete`; False while the calls hold the model.
+        """
+        await self.wait()
+        self._task = self._ctx.channel.spawn(self._speak(text, calls or [], complete), "speak")
+
+    async def wait(self) -> None:
+        """Wait until the turn being sent, if any, has been sent or stopped."""
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._task)
+
+    def say_when_idle(self, text: str) -> None:
+        """Say `text` as a turn of its own once the current output has ended."""
+        self._when_idle.append(text)
+
+    async def interrupt(self, cancel_calls: list[ToolCallRecord] | None = None) -> None:
+        """Barge-in: stop the output, cancel the calls, and tell the client, as the service does."""
+        task = self._task
+        self._when_idle.clear()
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if cancel_calls:
+            for call in cancel_calls:
+                call.status = "cancelled"
+            await self._ctx.channel.send(
+                {"tool_call_cancellation": {"ids": [c.id for c in cancel_calls]}}
+            )
+        await self._ctx.channel.send({"server_content": {"interrupted": True}})
+
+    async def send_resumption_update(self) -> None:
+        """A new resumption handle, or none while a turn or a blocking call is under way."""
+        ctx = self._ctx
+        if not ctx.config.resumption:
+            return
+        pending = any(c.status == "pending" for c in ctx.conv.tool_calls if c.blocking)
+        update: dict[str, Any]
+        if pending or self.generating:
+            update = {"new_handle": "", "resumable": False}
+        else:
+            handle = ctx.registry.issue_handle(ctx.conv)
+            ctx.handles.append(handle)
+            update = {"new_handle": handle, "resumable": True}
+        if ctx.config.transparent:
+            update["last_consumed_client_message_index"] = ctx.client_index
+        await ctx.channel.send({"session_resumption_update": update})
+
+    # ------------------------------------------------------------------ one model turn
+
+    async def _speak(self, text: str, calls: list[ToolCallRecord], complete: bool) -> None:
+        said = _Said()
+        try:
+            if self._ctx.first_audio_ms:
+                await asyncio.sleep(self._ctx.first_audio_ms / 1000)
+            sentences = split_sentences(text) if text.strip() else []
+            if self._ctx.config.modality == "TEXT":
+                await self._write(sentences, said)
+            else:
+                await self._say_aloud(sentences, said)
+            if calls:
+                await self._send_calls(calls)
+                if not complete:
+                    self._record(said)
+                    return
+            await self._complete(said)
+            self._record(said)
+        except asyncio.CancelledError:
+            self._record(said, interrupted=True)
+            raise
+        self._ctx.channel.spawn(self._after_turn(), "after-turn")
+
+    async def _write(self, sentences: list[str], said: _Said) -> None:
+        """TEXT modality: one text part per sentence, unpaced."""
+        for sentence in sentences:
+            part = {"model_turn": {"role": "model", "parts": [{"text": sentence}]}}
+            await self._ctx.channel.send({"server_content": part})
+            said.sentences.append(sentence)
+
+    async def _say_aloud(self, sentences: list[str], said: _Said) -> None:
+        """AUDIO modality: each sentence synthesized, then streamed in paced chunks."""
+        if not sentences:
+            return
+        # The next sentence is synthesized while this one streams, so a slow sentence does not
+        # leave a silent gap between two (the client holds only ~`lead_s` of audio).
+        synth = Synthesizer.shared()
+        pending: asyncio.Future[bytes] | None = asyncio.ensure_future(
+            synth.synthesize(sentences[0])
+        )
+        try:
+            for index, sentence in enumerate(sentences):
+                assert pending is not None
+                pcm = await pending
+                following = index + 1
+                pending = (
+                    asyncio.ensure_future(synth.synthesize(sentences[following]))
+                    if following < len(sentences)
+                    else None
+                )
+                await self._stream(sentence, pcm, said)
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+
+    async def _stream(self, sentence: str, pcm: bytes, said: _Said) -> None:
+        for i in range(0, len(pcm), _CHUNK_BYTES):
+            chunk = pcm[i : i + _CHUNK_BYTES]
+            if said.started is None:
+                said.started = time.monotonic()
+            await self._pace(said.started, said.audio_s)
+            blob = {"mime_type": f"audio/pcm;rate={OUTPUT_RATE}", "data": encode_bytes(chunk)}
+            content: dict[str, Any] = {"model_turn": {"parts": [{"inline_data": blob}]}}
+            if i == 0:
+                if self._ctx.config.output_transcription:
+                    # split_sentences keeps the space between sentences on each piece.
+                    content["output_transcription"] = {"text": sentence}
+                said.sentences.append(sentence)
+            await self._ctx.channel.send({"server_content": content})
+            said.audio_s += len(chunk) / 2 / OUTPUT_RATE
+
+    async def _pace(self, start: float, audio_s: float) -> None:
+        """Keep the audio sent at most `lead_s` ahead of real time, as a talking model would."""
+        pace = self._ctx.options.pace
+        if pace <= 0:
+            await asyncio.sleep(0)  # yield between chunks: other sessions' audio goes out too
+            return
+        due = start + audio_s / pace - self._ctx.options.lead_s
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _send_calls(self, calls: list[ToolCallRecord]) -> None:
+        function_calls = [{"id": c.id, "name": c.name, "args": c.args} for c in calls]
+        await self._ctx.channel.send({"tool_call": {"function_calls": function_calls}})
+
+    async def _complete(self, said: _Said) -> None:
+        """End the turn: generationComplete, then turnComplete with the usage counts."""
+        await self._ctx.channel.send({"server_content": {"generation_complete": True}})
+        response = int(said.audio_s * AUDIO_TOKENS_PER_S) + sum(
+            len(s.split()) for s in said.sentences
+        )
+        prompt = max(self._ctx.prompt_tokens, 1)
+        usage = {
+            "prompt_token_count": prompt,
+            "response_token_count": response,
+            "total_token_count": prompt + response,
+            "prompt_tokens_details": [{"modality": "TEXT", "token_count": prompt}],
+            "response_tokens_details": [
+                {"modality": self._ctx.config.modality, "token_count": response}
+            ],
+        }
+        await self._ctx.channel.send(
+            {"server_content": {"turn_complete": True}, "usage_metadata": usage}
+        )
+
+    def _record(self, said: _Said, *, interrupted: bool = False) -> None:
+        """Put what was said in the history (marked interrupted when cut short)."""
+        if said.sentences:
+            turn = self._ctx.conv.add("model", said.text, "model", interrupted=interrupted)
+            self._ctx.spoken.append(turn)
+
+    async def _after_turn(self) -> None:
+        await self.send_resumption_update()
+        if self._when_idle:
+            text = " ".join(self._when_idle)
+            self._when_idle.clear()
+            await self.start(text)

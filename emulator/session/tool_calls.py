@@ -1,0 +1,117 @@
+"""The model's function calls on one connection: making them, holding, and reading results back.
+
+A BLOCKING call holds the model: no `turnComplete` follows the `toolCall`, and the results are
+spoken only once every blocking call has its final answer. A NON_BLOCKING call (on a model that
+honours it) lets the model go on; its result is spoken as its `scheduling` says.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from emulator import brain
+from emulator.session.context import Context
+from emulator.session.speaker import Speaker
+from emulator.state import ToolCallRecord
+
+
+def _scheduling(resp: dict[str, Any]) -> str:
+    """`scheduling` from the FunctionResponse field or inside `response`; WHEN_IDLE if neither."""
+    response = resp.get("response")
+    inner = response.get("scheduling") if isinstance(response, dict) else ""
+    return str(resp.get("scheduling") or inner or "WHEN_IDLE").upper()
+
+
+class ToolCalls:
+    """Issues calls and takes their responses."""
+
+    def __init__(self, ctx: Context, speaker: Speaker) -> None:
+        self._ctx = ctx
+        self._speaker = speaker
+
+    def pending_blocking(self) -> list[ToolCallRecord]:
+        """The blocking calls still waiting for their final answer."""
+        return [c for c in self._ctx.conv.tool_calls if c.blocking and c.status == "pending"]
+
+    async def call(self, calls: list[tuple[str, dict[str, Any]]], preamble: str) -> None:
+        """Say `preamble`, then call the functions in one `toolCall`.
+
+        Args:
+            calls: `(name, args)` pairs; a function that is not declared is BLOCKING.
+            preamble: Words said first; may be empty.
+        """
+        declared = {t.name: t for t in self._ctx.config.tools}
+        records = []
+        for name, args in calls:
+            decl = declared.get(name)
+            non_blocking = bool(decl and decl.non_blocking and self._ctx.model.non_blocking_tools)
+            records.append(
+                ToolCallRecord(
+                    id=f"function-call-{secrets.token_hex(8)}",
+                    name=name,
+                    args=args,
+                    blocking=not non_blocking,
+                )
+            )
+        self._ctx.conv.tool_calls.extend(records)
+        blocking = any(r.blocking for r in records)
+        await self._speaker.start(preamble, calls=records, complete=not blocking)
+
+    async def answer(self, accepted: list[tuple[ToolCallRecord, dict[str, Any]]]) -> bool:
+        """Take the client's responses.
+
+        Returns:
+            True when the results of the blocking calls have just been spoken, so the model is
+            free again.
+        """
+        for call, resp in accepted:
+            scheduling = _scheduling(resp)
+            response = resp.get("response")
+            call.responses.append(
+                {
+                    "response": response,
+                    "scheduling": scheduling,
+                    "will_continue": bool(resp.get("will_continue")),
+                }
+            )
+            if call.status == "cancelled":
+                continue  # a late answer to a call the model gave up on is ignored
+            if not resp.get("will_continue"):
+                call.status = "answered"
+            if not call.blocking:
+                await self._non_blocking_result(call, response, scheduling)
+        if self.pending_blocking():
+            return False
+        return await self._blocking_results()
+
+    async def _non_blocking_result(
+        self, call: ToolCallRecord, response: Any, scheduling: str
+    ) -> None:
+        said = brain.respond_to_tool_results([(call.name, response)]).text
+        if scheduling == "SILENT":
+            return
+        if scheduling == "INTERRUPT" and self._speaker.generating:
+            await self._speaker.interrupt()
+            await self._speaker.start(said)
+        elif self._speaker.generating:
+            self._speaker.say_when_idle(said)
+        else:
+            await self._speaker.start(said)
+
+    async def _blocking_results(self) -> bool:
+        """Speak the results of the blocking calls not yet spoken, every value in them."""
+        unreported = [
+            c
+            for c in self._ctx.conv.tool_calls
+            if c.blocking and c.status == "answered" and not c.reported
+        ]
+        for call in unreported:
+            call.reported = True
+        if not unreported:
+            return False
+        said = brain.respond_to_tool_results(
+            [(c.name, c.responses[-1]["response"]) for c in unreported]
+        ).text
+        await self._speaker.start(said)
+        return True
