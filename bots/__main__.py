@@ -1,8 +1,9 @@
 """`python -m bots` (what `make run` starts): the emulator when there is no key, a bot, the page.
 
 With no `GOOGLE_API_KEY` it starts the local emulator as a child process and points the bot at
-it; with a key the same command talks to Gemini. Then it runs Pipecat's dev runner with our own
-browser page at `/client`, which works with no internet.
+it; with a key the same command talks to Gemini. Then it serves our own browser page at
+`/client` (which works with no internet) and the session routes of one transport
+(`bots.server`). `python -m bots token --user NAME` mints a session token.
 """
 
 from __future__ import annotations
@@ -13,84 +14,19 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from types import FrameType
-from typing import Any
 
 from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
+from bots.logs import setup_logging
 from bots.settings import Settings, SettingsError, load_settings
 
 BOTS = ("assistant", "vision")
-_bot: Callable[[Any], Awaitable[None]] | None = None
+SESSIONS_PER_CORE = 4
+"""Default `MAX_SESSIONS` per CPU core: measured about 5-6 assistant sessions per core here,
+less some headroom so the sessions already running keep real time."""
 
 
-_sessions: set[asyncio.Future[None]] = set()
-
-
-async def bot(runner_args: Any) -> None:
-    """The runner finds this in `__main__` and calls it for each session.
-
-    uvicorn waits for running sessions (background tasks of the offer request) before it exits,
-    so a connected browser would keep Ctrl-C from stopping the server: each session runs as its
-    own task, which SIGINT/SIGTERM cancel (Pipecat's runner then tears the pipeline down).
-    """
-    assert _bot is not None, "python -m bots sets the bot before starting the runner"
-    _end_sessions_on_exit_signals()
-    session = asyncio.ensure_future(_bot(runner_args))
-    _sessions.add(session)
-    try:
-        await session
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if not (session.cancelled() and current is not None and not current.cancelling()):
-            raise  # this request itself was cancelled, not just the session
-    finally:
-        _sessions.discard(session)
-
-
-_signals_seen = 0
-
-
-def _on_stop_signal() -> None:
-    """First signal: end sessions gracefully; second: cancel them and their tasks now."""
-    global _signals_seen
-    _signals_seen += 1
-    if _signals_seen == 1:
-        task = asyncio.ensure_future(lifecycle.end_all())
-        task.add_done_callback(lambda _t: _cancel_sessions())
-    else:
-        _cancel_sessions()
-
-
-def _cancel_sessions() -> None:
-    for session in list(_sessions):
-        session.cancel()
-
-
-def _end_sessions_on_exit_signals() -> None:
-    """Chain a session-ending step onto the server's SIGINT/SIGTERM handlers.
-
-    uvicorn installs its handlers while it serves and restores ours (`_exit_cleanly`) after, so
-    this is done from inside a session, once.
-    """
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous = signal.getsignal(sig)
-        if not callable(previous) or getattr(previous, "ends_sessions", False):
-            continue
-
-        def handler(
-            signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
-        ) -> None:
-            loop.call_soon_threadsafe(_on_stop_signal)
-            previous(signum, frame)
-
-        handler.ends_sessions = True  # type: ignore[attr-defined]
-        signal.signal(sig, handler)
-
-
-def banner(settings: Settings, url: str, emulator: str | None) -> str:
+def banner(settings: Settings, url: str, emulator: str | None, *, open_access: bool) -> str:
     """The lines a user sees first: what the bot talks to, and where to open it."""
     if emulator and settings.uses_emulator:
         line = (
@@ -104,92 +40,151 @@ def banner(settings: Settings, url: str, emulator: str | None) -> str:
         )
     else:
         line = f"Model: Gemini Live ({settings.gemini_model}) with your GOOGLE_API_KEY."
+    lines = [line]
+    if open_access:
+        lines.append(
+            "WARNING: ALLOW_OPEN_ACCESS=true: anyone who can reach this address can start "
+            "sessions on your key. Set SESSION_SECRET instead."
+        )
+    lines.append(f"Open {url} in a browser.")
     rule = "=" * 78
-    return f"{rule}\n{line}\nOpen {url} in a browser.\n{rule}"
+    return "\n".join([rule, *lines, rule])
 
 
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(prog="python -m bots", add_help=True)
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bots", description=__doc__)
     parser.add_argument("bot", nargs="?", default="assistant", choices=BOTS)
     parser.add_argument("-t", "--transport", default="webrtc", choices=("webrtc", "daily"))
-    parser.add_argument("--host", default="localhost")
+    parser.add_argument("--host", default="localhost", help="address to listen on")
     parser.add_argument("--port", type=int, default=7860)
-    return parser.parse_known_args(argv)
+    return parser.parse_args(argv)
 
 
-def _exit_cleanly(signum: int, _frame: object) -> None:
-    """Leave through `main`'s `finally` (which stops the emulator) with exit code 0.
+def token_command(argv: list[str]) -> int:
+    """`python -m bots token --user NAME [--minutes N]`: print a session token."""
+    from bots.server.identity import mint
 
-    uvicorn re-raises the signals it caught once its server has shut down, still inside its event
-    loop: there the server is already on its way out, and raising would only print a traceback.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise SystemExit(0) from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    global _bot
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    signal.signal(signal.SIGINT, _exit_cleanly)
-    args, rest = parse_args(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m bots token", description=token_command.__doc__)
+    parser.add_argument("--user", required=True, help="whose notes and transcripts these are")
+    parser.add_argument("--minutes", type=float, default=60.0, help="lifetime (default 60)")
+    args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if settings.session_secret is None:
+        print("SESSION_SECRET is not set: set it (in .env) to mint tokens", file=sys.stderr)
+        return 2
+    try:
+        print(mint(settings.session_secret.get_secret_value(), args.user, args.minutes))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def open_to_anyone(settings: Settings, host: str) -> bool:
+    """Whether other machines can reach `host` and no session token is asked of them."""
+    from bots.server.guard import is_loopback
+
+    return not is_loopback(host) and settings.session_secret is None
+
+
+def refuse_open_bind(settings: Settings, host: str) -> str | None:
+    """Why the server must not start on `host`, or None: a network bind needs session tokens."""
+    if not open_to_anyone(settings, host) or settings.allow_open_access:
+        return None
+    return (
+        f"--host {host} is reachable from other machines: set SESSION_SECRET (and give users "
+        "tokens from `python -m bots token --user NAME`), or ALLOW_OPEN_ACCESS=true to serve "
+        "without them"
+    )
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    """A stop signal before the server runs (or after it stopped): leave through `finally`."""
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["token"]:
+        return token_command(argv[1:])
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
+    args = parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if (refusal := refuse_open_bind(settings, args.host)) is not None:
+        print(refusal, file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
     emulator: EmulatorProcess | None = None
     try:
         if settings.uses_emulator and not settings.emulator_url:
             emulator = start_emulator(settings.data_dir / "emulator-certs")
             os.environ["EMULATOR_URL"] = emulator.base_url
             os.environ["EMULATOR_CA"] = str(emulator.ca)
-        _bot = importlib.import_module(f"bots.{args.bot}").bot
-
-        from pipecat.runner import run as runner
-        from starlette.staticfiles import StaticFiles
-
-        from bots.web import DIST_DIR
-
-        # Mounted before the runner adds its own /client, so ours wins (routes match in order).
-        runner.app.mount("/client", StaticFiles(directory=DIST_DIR, html=True), name="client")
-        from bots.transcripts_page import transcripts_router
-
-        runner.app.include_router(transcripts_router(settings.transcripts))
-        url = f"http://{args.host}:{args.port}/client/"
-        if args.transport == "daily":
-            from bots.daily.rooms import DailyRoomError
-            from bots.daily.routes import install_daily_routes
-
-            if {"-d", "--direct"} & set(rest):
-                print("-d/--direct makes a public room; not with -t daily", file=sys.stderr)
-                return 2
-            try:
-                # Before runner.main() adds its own /start and /daily (routes match in order).
-                install_daily_routes(runner.app, settings, bot)
-            except DailyRoomError as exc:
-                print(exc, file=sys.stderr)
-                return 2
-            url = f"http://{args.host}:{args.port}/daily"
-        shown = emulator.base_url if emulator else settings.emulator_url
-        print(banner(settings, url, shown), flush=True)
-        sys.argv = [
-            sys.argv[0],
-            "-t",
-            args.transport,
-            "--host",
-            args.host,
-            "--port",
-            str(args.port),
-            *(["--no-dialin"] if args.transport == "daily" else []),
-            *rest,
-        ]
-        runner.main()
-        return 0
+        return serve(settings, args, emulator)
     finally:
         if emulator is not None:
             emulator.stop()
+
+
+def serve(settings: Settings, args: argparse.Namespace, emulator: EmulatorProcess | None) -> int:
+    """Build the app for the chosen bot and transport, print the banner, serve until stopped."""
+    from bots.server.app import ServerConfig, build_app
+    from bots.server.guard import allowed_hosts
+    from bots.server.run import serve as serve_app
+    from bots.server.sessions import Limits
+    from bots.transcripts_page import transcripts_router
+
+    bot = importlib.import_module(f"bots.{args.bot}").bot
+    config = ServerConfig(
+        transport=args.transport,
+        allowed_hosts=allowed_hosts(args.host, settings.allowed_hosts),
+        allowed_origins=settings.allowed_origins,
+        session_secret=(
+            settings.session_secret.get_secret_value() if settings.session_secret else None
+        ),
+        limits=Limits(
+            max_sessions=settings.max_sessions or (os.cpu_count() or 1) * SESSIONS_PER_CORE,
+            max_per_client=settings.max_sessions_per_client,
+        ),
+        ice_timeout_secs=settings.ice_timeout_secs,
+    )
+    app, sessions = build_app(config, bot, routers=[transcripts_router(settings.transcripts)])
+    url = f"http://{args.host}:{args.port}/client/"
+    if args.transport == "daily":
+        from bots.daily.rooms import DailyRoomError
+        from bots.daily.routes import install_daily_routes
+
+        try:
+            install_daily_routes(app, settings, bot)
+        except DailyRoomError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        url = f"http://{args.host}:{args.port}/daily"
+    shown = emulator.base_url if emulator else settings.emulator_url
+    open_access = open_to_anyone(settings, args.host)
+    print(banner(settings, url, shown, open_access=open_access), flush=True)
+
+    async def drain() -> None:
+        sessions.draining = True
+        await lifecycle.end_all()
+
+    def cancel() -> None:
+        for task in list(sessions.tasks.values()):
+            task.cancel()
+
+    asyncio.run(
+        serve_app(app, args.host, args.port, drain=drain, cancel=cancel, close=sessions.aclose)
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ environment, so tests and embedders can build a `Settings` directly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SYSTEM_INSTRUCTION = (
     "You are a friendly, concise voice assistant. Answer in one or two short sentences. "
@@ -86,6 +86,33 @@ class Settings(BaseSettings):
     daily_api_timeout_secs: float = Field(
         15.0, gt=0, le=120, description="give up on one Daily REST call after this long"
     )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="signs session tokens; when set, sessions need one (python -m bots token)",
+    )
+    allow_open_access: bool = Field(
+        False, description="serve a non-loopback address without SESSION_SECRET (not advised)"
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names accepted besides the loopback names and the bind host (commas)",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="other sites whose pages may call the bot, e.g. https://app.example (commas)",
+    )
+    max_sessions: int | None = Field(
+        None, ge=1, le=10000, description="conversations at once (default: CPU cores x 4)"
+    )
+    max_sessions_per_client: int = Field(
+        3, ge=1, le=1000, description="conversations at once per user (or per address)"
+    )
+    ice_timeout_secs: float = Field(
+        30.0, gt=0, le=600, description="end a session whose media has not connected by then"
+    )
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "DEBUG", description="the bot's log level"
+    )
     emulator_url: str | None = Field(None, description="https://HOST:PORT of a running emulator")
     emulator_ca: Path | None = Field(None, description="the emulator's CA PEM")
     default_emulator_url: str | None = Field(
@@ -101,10 +128,27 @@ class Settings(BaseSettings):
             raise ValueError("must name a Gemini Live model, e.g. gemini-3.1-flash-live-preview")
         return value.removeprefix("models/")
 
-    @field_validator("google_api_key", "daily_api_key", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("google_api_key", "daily_api_key", "session_secret", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("session_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "must be at least 16 characters; make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
 
     @model_validator(mode="after")
     def _instruction_file(self) -> Settings:
@@ -149,6 +193,7 @@ def load_settings(**overrides: object) -> Settings:
             loc = [str(p) for p in err.get("loc", ()) if p != "__root__"]
             name = loc[0].upper() if loc else "settings"
             got = err.get("input")
-            shown = "" if loc == [] or name.endswith("_KEY") else f" (got {got!r})"
+            secret = name.endswith(("_KEY", "_SECRET", "_TOKEN"))
+            shown = "" if loc == [] or secret else f" (got {got!r})"
             lines.append(f"{name}: {err.get('msg', 'invalid value')}{shown}")
         raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines)) from None
