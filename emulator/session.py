@@ -150,6 +150,7 @@ class LiveSession:
         self.speech_segments: list[dict[str, float | None]] = []
         # What this connection's model said, kept even if a resume later drops it from history.
         self.spoken: list[Turn] = []
+        self.handles: list[str] = []  # resumption handles issued on this connection, oldest first
         self._client_index = 0
         self._raw: dict[str, Any] = {}  # the last client message as sent, for error reasons
         self._prompt_tokens = 0
@@ -177,6 +178,7 @@ class LiveSession:
             "ephemeral_token": self.token_name is not None,
             "config": self.config.summary() if self.config else None,
             "resumed_from": self.resumed_from,
+            "handles": self.handles[-200:],
             "history": [t.to_json() for t in conv.history] if conv else [],
             "tool_calls": [c.to_json() for c in conv.tool_calls] if conv else [],
             "frames": dict(self.frames),
@@ -281,6 +283,7 @@ class LiveSession:
             update = {"new_handle": "", "resumable": False}
         else:
             handle = self.server.issue_handle(self.conv)
+            self.handles.append(handle)
             update = {"new_handle": handle, "resumable": True}
         if self.config.transparent:
             update["last_consumed_client_message_index"] = self._client_index
