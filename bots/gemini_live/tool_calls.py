@@ -123,8 +123,8 @@ class ToolCallControl:
         if not self._calls.needs_answer_after_cancel(frame.tool_call_id):
             return CancelOutcome()
         # Of Pipecat's own cancellations only its deadline asks for inference.
-        if frame.run_llm:
-            timeout = self._timeouts.get(frame.function_name) or self._default_timeout
+        timeout = self._timeouts.get(frame.function_name) or self._default_timeout
+        if frame.run_llm and timeout is not None:
             error = f"The function timed out after {timeout:g} seconds and was cancelled."
             return CancelOutcome(answer=error)
         return CancelOutcome(answer=CANCELLED_ANSWER)
