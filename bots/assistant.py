@@ -88,12 +88,8 @@ def build_assistant(
     ]
     # On a stop, the bot finishes what it is saying for at most this long, then the stage
     # ends its turn, the session ends and the Gemini socket closes with a normal close.
-    llm = make_llm(
-        settings,
-        tools=tools,
-        finish_speaking_secs=lifecycle.FINISH_SPEAKING_SECS,
-        **(stage_options or {}),
-    )
+    options = {"finish_speaking_secs": lifecycle.FINISH_SPEAKING_SECS, **(stage_options or {})}
+    llm = make_llm(settings, tools=tools, **options)
 
     @llm.event_handler("on_tool_calls_cancelled_by_model")
     def _cancelled_by_model(_llm: object, call_ids: Sequence[str]) -> None:

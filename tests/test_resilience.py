@@ -22,7 +22,13 @@ from conftest import load_wav
 from emulator_helpers import post
 from google.genai.types import Blob, FunctionResponse
 from pipecat.adapters.llm.schemas.direct_function import tool_options
-from pipecat.frames.frames import ErrorFrame, FunctionCallCancelFrame, UserMuteStartedFrame
+from pipecat.frames.frames import (
+    EndFrame,
+    ErrorFrame,
+    FunctionCallCancelFrame,
+    LLMFullResponseEndFrame,
+    UserMuteStartedFrame,
+)
 from pipecat.services.llm_service import FunctionCallParams
 from resilience_harness import INPUT_RATE, Bot, GateTool, Summary, run_bot
 
@@ -255,6 +261,26 @@ async def test_an_answer_still_going_at_the_goaway_deadline_is_cut_a_margin_befo
         await bot.ask("Stop.")
         await bot.wait_answered("Stop.")
         assert [e.kind for e in bot.log.events()][-1] == SessionEvent.RESUMED
+
+
+async def test_a_session_ended_mid_answer_lets_it_go_on_briefly_then_closes_it(
+    realtime_emulator: Running, tmp_path: Path
+) -> None:
+    options = {"finish_speaking_secs": 0.2}
+    async with run_bot(realtime_emulator, tmp_path, options=options) as bot:
+        await bot.view.fresh()
+        old = bot.live()
+        assert old is not None
+        handles_before = old["handles"]
+        await bot.ask("Tell me a long story about a dragon.")
+        await until(lambda: bot.llm.status.bot_responding, "the story to start")
+        await bot.worker.queue_frame(EndFrame(reason="the test is over"))
+        await bot.wait_ended()
+        assert bot.log.of(LLMFullResponseEndFrame), "the answer's turn was closed"
+        await bot.view.refresh()
+        closed = connection(bot, old["id"])
+        assert closed["close_code"] == 1000, "a normal close"
+        assert closed["handles"] == handles_before, "the story was cut, not told to its end"
 
 
 # --------------------------------------------------------------------------------------------

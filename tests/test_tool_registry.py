@@ -449,7 +449,7 @@ async def test_a_tool_that_swallows_its_cancellation_is_still_answered_as_timed_
     async def stubborn(params: FunctionCallParams) -> None:
         """Refuse to stop."""
         try:
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
             await params.result_callback({"too": "late"})
 
