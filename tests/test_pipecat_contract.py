@@ -92,8 +92,9 @@ class Reshaped:
 
 
 def test_the_check_names_an_attribute_that_is_gone_or_of_another_type() -> None:
-    gone = Attribute(Reshaped, "Reshaped()", "_session", type(None), "writes", "r", ())
-    other = Attribute(Reshaped, "Reshaped()", "_ready_for_realtime_input", bool, "writes", "r", ())
+    why = {"use": "writes", "reason": "r", "where": ()}
+    gone = Attribute(Reshaped, "Reshaped()", "_session", type(None), **why)  # type: ignore[arg-type]
+    other = Attribute(Reshaped, "Reshaped()", "_ready_for_realtime_input", bool, **why)  # type: ignore[arg-type]
     assert check((gone, other)) == [
         "Reshaped()._session: missing",
         "Reshaped()._ready_for_realtime_input: expected <class 'bool'>, found str",

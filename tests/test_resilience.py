@@ -87,6 +87,17 @@ def connection(bot: Bot, connection_id: str) -> Summary:
     return summary
 
 
+async def start_a_long_story(bot: Bot) -> tuple[Summary, list[str]]:
+    """Ask for a long story and wait until it plays; the connection, and the handles it had
+    issued before (an answer that ends issues one more)."""
+    await bot.view.fresh()
+    old = bot.live()
+    assert old is not None
+    await bot.ask("Tell me a long story about a dragon.")
+    await until(lambda: bot.llm.status.bot_responding, "the story to start")
+    return old, old["handles"]
+
+
 async def wait_connected(bot: Bot) -> None:
     """Wait until the bot has a socket it sends on directly, no switch pending, and a handle for
     its last turn."""
@@ -238,12 +249,7 @@ async def test_an_answer_still_going_at_the_goaway_deadline_is_cut_a_margin_befo
     realtime_emulator: Running, tmp_path: Path
 ) -> None:
     async with run_bot(realtime_emulator, tmp_path) as bot:
-        await bot.view.fresh()
-        old = bot.live()
-        assert old is not None
-        handles_before = old["handles"]
-        await bot.ask("Tell me a long story about a dragon.")
-        await until(lambda: bot.llm.status.bot_responding, "the story to start")
+        old, handles_before = await start_a_long_story(bot)
         await go_away(bot, 2.0)
         closed = await until(
             lambda: (c := connection(bot, old["id"]))["closed_at"] is not None and c,
@@ -268,12 +274,7 @@ async def test_a_session_ended_mid_answer_lets_it_go_on_briefly_then_closes_it(
 ) -> None:
     options = {"finish_speaking_secs": 0.2}
     async with run_bot(realtime_emulator, tmp_path, options=options) as bot:
-        await bot.view.fresh()
-        old = bot.live()
-        assert old is not None
-        handles_before = old["handles"]
-        await bot.ask("Tell me a long story about a dragon.")
-        await until(lambda: bot.llm.status.bot_responding, "the story to start")
+        old, handles_before = await start_a_long_story(bot)
         await bot.worker.queue_frame(EndFrame(reason="the test is over"))
         await bot.wait_ended()
         assert bot.log.of(LLMFullResponseEndFrame), "the answer's turn was closed"

@@ -27,8 +27,23 @@ from pipecat.utils.base_object import BaseObject
 Use = Literal["overrides", "calls", "writes", "reads"]
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Entry:
+    """How the project uses one private name, and why.
+
+    Attributes:
+        use: Overrides, calls, writes or reads it.
+        reason: Why no public API does instead.
+        where: The project modules that use it.
+    """
+
+    use: Use
+    reason: str
+    where: tuple[str, ...]
+
+
 @dataclass(frozen=True)
-class Method:
+class Method(_Entry):
     """A private method, with its parameters as `parameters()` renders them.
 
     Attributes:
@@ -36,18 +51,12 @@ class Method:
         name: The method's name.
         parameters: Its parameters: names, ``*`` before keyword-only ones, ``name=default``.
         coroutine: Whether it is ``async``.
-        use: How the project uses it.
-        reason: Why no public API does instead.
-        where: The project modules that use it.
     """
 
     owner: type
     name: str
     parameters: tuple[str, ...]
     coroutine: bool
-    use: Use
-    reason: str
-    where: tuple[str, ...]
 
     @property
     def symbol(self) -> str:
@@ -55,26 +64,20 @@ class Method:
 
 
 @dataclass(frozen=True)
-class Attribute:
+class Attribute(_Entry):
     """A private attribute of an object Pipecat builds.
 
     Attributes:
-        subject: Builds (or names) the object to look at.
+        subject: Builds the object to look at.
         label: How the object is named in messages, e.g. ``GeminiLiveLLMService()``.
         name: The attribute's name.
         expected: What its value must be an instance of (right after `subject` built it).
-        use: How the project uses it.
-        reason: Why no public API does instead.
-        where: The project modules that use it.
     """
 
     subject: Callable[[], object]
     label: str
     name: str
     expected: type | tuple[type, ...]
-    use: Use
-    reason: str
-    where: tuple[str, ...]
 
     @property
     def symbol(self) -> str:
@@ -260,32 +263,21 @@ CONTRACT: tuple[Entry, ...] = (
         ),
         where=(*_STAGE, "bench.resilience_bench"),
     ),
-    Attribute(
-        _decorated,
-        "@tool_options",
-        "_pipecat_cancel_on_interruption",
-        bool,
-        use="reads",
-        reason=_TOOL_OPTIONS,
-        where=("toolcalls.spec",),
-    ),
-    Attribute(
-        _decorated,
-        "@tool_options",
-        "_pipecat_timeout_secs",
-        float,
-        use="reads",
-        reason=_TOOL_OPTIONS,
-        where=("toolcalls.spec",),
-    ),
-    Attribute(
-        _decorated,
-        "@tool_options",
-        "_pipecat_cancellable_by_llm",
-        bool,
-        use="reads",
-        reason=_TOOL_OPTIONS,
-        where=("toolcalls.spec",),
+    *(
+        Attribute(
+            _decorated,
+            "@tool_options",
+            name,
+            expected,
+            use="reads",
+            reason=_TOOL_OPTIONS,
+            where=("toolcalls.spec",),
+        )
+        for name, expected in (
+            ("_pipecat_cancel_on_interruption", bool),
+            ("_pipecat_timeout_secs", float),
+            ("_pipecat_cancellable_by_llm", bool),
+        )
     ),
 )
 """The contract: every private Pipecat name the project overrides, calls, writes or reads."""

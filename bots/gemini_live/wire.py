@@ -35,23 +35,22 @@ DEFAULT_INPUT_RATE = 16000
 
 
 @contextlib.contextmanager
-def direct_sends() -> Iterator[None]:
+def _flag(var: ContextVar[bool]) -> Iterator[None]:
+    token = var.set(True)
+    try:
+        yield
+    finally:
+        var.reset(token)
+
+
+def direct_sends() -> contextlib.AbstractContextManager[None]:
     """Sends made inside go straight to the socket, ahead of the queue (the seed)."""
-    token = _DIRECT.set(True)
-    try:
-        yield
-    finally:
-        _DIRECT.reset(token)
+    return _flag(_DIRECT)
 
 
-@contextlib.contextmanager
-def holding_audio() -> Iterator[None]:
+def holding_audio() -> contextlib.AbstractContextManager[None]:
     """Microphone audio sent inside is not sent at all (digital silence after the stream ended)."""
-    token = _HOLD_AUDIO.set(True)
-    try:
-        yield
-    finally:
-        _HOLD_AUDIO.reset(token)
+    return _flag(_HOLD_AUDIO)
 
 
 def describe_send(method: str, kwargs: dict[str, Any]) -> tuple[str, float, tuple[str, ...]]:
@@ -90,12 +89,16 @@ async def send_on(socket: AsyncSession | None, item: Outgoing) -> bool:
     if socket is None:
         return False
     method, kwargs = item.payload
+    return await _put(socket, method, kwargs, f"{item.kind} (queued for later)")
+
+
+async def _put(socket: AsyncSession, method: str, kwargs: dict[str, Any], what: str) -> bool:
     try:
         await getattr(socket, method)(**kwargs)
     except Exception as exc:
         if not is_connection_error(exc):
             raise
-        logger.debug(f"{item.kind} not sent ({describe(exc)}); queued for later")
+        logger.debug(f"{what} not sent: {describe(exc)}")
         return False
     return True
 
@@ -151,9 +154,4 @@ class SessionFacade:
             # The connection went away while it was being seeded; the next one seeds again.
             logger.debug(f"no Gemini Live socket for a direct {method}")
             return
-        try:
-            await getattr(socket, method)(**kwargs)
-        except Exception as exc:
-            if not is_connection_error(exc):
-                raise
-            logger.debug(f"direct {method} not sent ({describe(exc)}); the connection is gone")
+        await _put(socket, method, kwargs, f"direct {method} (the next connection seeds again)")
