@@ -92,6 +92,8 @@ RUN /opt/venv/bin/python -m ensurepip >/dev/null
 COPY pyproject.toml README.md ./
 COPY bots ./bots
 COPY processors ./processors
+COPY toolcalls ./toolcalls
+COPY observers ./observers
 COPY emulator ./emulator
 RUN if [ -n "$WHEELHOUSE" ]; then set -- --no-index --find-links /wheels; else set --; fi \
     && /opt/venv/bin/python -m pip install "$@" --no-deps --no-compile --target /opt/app . \

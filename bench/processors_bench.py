@@ -82,7 +82,7 @@ from processors.transcript_store import TranscriptStore, load_session
 
 try:
     from processors.tool_calls import ToolCallProcessor
-    from processors.tool_registry import ToolRegistry
+    from toolcalls.registry import ToolRegistry
 except ImportError:  # written by another change; bench the transcript logger alone until then
     ToolCallProcessor = None  # type: ignore[assignment,misc]
     ToolRegistry = None  # type: ignore[assignment,misc]

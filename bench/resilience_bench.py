@@ -3,8 +3,9 @@
 Run `python -m bench.resilience_bench` (`--trials N`, default 20). It starts the emulator in this
 process, talking at real time, and runs the same scripted conversation many times through a small
 pipeline (user aggregator, Gemini Live stage, a simulated speaker, assistant aggregator), once with
-`ResilientGeminiLiveLLMService` and once with Pipecat's stock `GeminiLiveLLMService`, trials
-interleaved. Every trial opens a new pipeline and a new Gemini session.
+the kit's `GeminiLiveStage` and once with Pipecat's stock `GeminiLiveLLMService`, trials
+interleaved. Every trial opens a new pipeline and a new Gemini session. Faults are injected
+through the emulator's control API, as a test would.
 
 The conversation: the user types "first question"; the model says A1 (2.2 s of speech). Half a
 second after A1 starts playing the fault strikes:
@@ -39,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import ssl
 import statistics
 import sys
 import tempfile
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from loguru import logger
 from pipecat.frames.frames import Frame, InputTextRawFrame, LLMRunFrame, TTSAudioRawFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -58,12 +61,12 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
 from pipecat.workers.runner import WorkerRunner
 
-from bots.resilient_gemini import ResilientGeminiLiveLLMService
+from bots.gemini_live.service import GeminiLiveStage
 from emulator import speech
 from emulator.client import http_options
 from emulator.scenario import parse_scenario
 from emulator.server import Emulator, Running, running
-from emulator.session import LiveSession
+from testkit.waiting import until
 
 MODEL = "models/gemini-3.1-flash-live-preview"
 QUESTIONS = ("first question", "second question", "third question")
@@ -79,8 +82,9 @@ REACTION_S = 0.3
 REASK_AFTER_S = 4.0
 MAX_ASKS = 3
 READY_TIMEOUT_S = 15.0
+POLL_S = 0.005
 SERVICES: dict[str, type[GeminiLiveLLMService]] = {
-    "resilient": ResilientGeminiLiveLLMService,
+    "resilient": GeminiLiveStage,
     "stock": GeminiLiveLLMService,
 }
 
@@ -128,13 +132,56 @@ class Trial:
         return max(c + s for c, s in zip(self.cut, self.silence, strict=True))
 
 
-async def until(predicate: Callable[[], Any], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.005)
+async def reached(predicate: Callable[[], Any], what: str, within: float) -> bool:
+    """Whether ``predicate()`` came true within ``within`` seconds (not coming true is normal
+    here: the simulated user then asks again)."""
+    try:
+        await until(predicate, what, within=within, poll=POLL_S)
+    except AssertionError:
+        return False
     return True
+
+
+class Control:
+    """The emulator's control API: which conversations are live, and faults to inject."""
+
+    def __init__(self, emu: Running) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=emu.base_url,
+            verify=ssl.create_default_context(cafile=str(emu.certs.ca)),
+            timeout=10.0,
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def live_conversations(self) -> set[str]:
+        response = await self._http.get("/emulator/sessions")
+        response.raise_for_status()
+        return {s["conversation_id"] for s in response.json() if s["open"] and s["config"]}
+
+    async def strike(self, conversation: str, fault: str) -> None:
+        if fault == "outage":
+            await self._post("/emulator/faults", {"refuse_for_s": OUTAGE_S})
+        if fault == "goaway":
+            await self._post(
+                f"/emulator/sessions/{conversation}/goaway", {"time_left_s": GOAWAY_TIME_LEFT_S}
+            )
+        elif fault in ("drop", "outage"):
+            await self._post(f"/emulator/sessions/{conversation}/drop", {})
+
+    async def _post(self, path: str, body: dict[str, Any]) -> None:
+        response = await self._http.post(path, json=body)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text}")
+
+
+def takes_input(llm: GeminiLiveLLMService) -> bool:
+    """Whether the service sends what it is given now (rather than dropping or queueing it)."""
+    if isinstance(llm, GeminiLiveStage):
+        return llm.status.ready
+    # Pipecat's own service has no public signal; it drops input until this is set.
+    return bool(llm._ready_for_realtime_input)
 
 
 def make_service(name: str, emu: Running) -> GeminiLiveLLMService:
@@ -145,7 +192,9 @@ def make_service(name: str, emu: Running) -> GeminiLiveLLMService:
     )
 
 
-async def run_trial(emu: Running, service: str, fault: str, durations: list[float]) -> Trial:
+async def run_trial(
+    control: Control, emu: Running, service: str, fault: str, durations: list[float]
+) -> Trial:
     result = Trial(service, fault)
     llm = make_service(service, emu)
     speaker = Speaker()
@@ -158,58 +207,50 @@ async def run_trial(emu: Running, service: str, fault: str, durations: list[floa
     )
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
-    before = set(emu.emulator.live_by_conversation)
+    before = await control.live_conversations()
     task = asyncio.create_task(runner.run())
     try:
         await worker.queue_frame(LLMRunFrame())
-        ready = await until(
-            lambda: (
-                llm._ready_for_realtime_input and set(emu.emulator.live_by_conversation) - before
-            ),
-            READY_TIMEOUT_S,
-        )
-        if not ready:
-            raise RuntimeError(f"{service}: the session did not start")
-        (conv_id,) = set(emu.emulator.live_by_conversation) - before
+        new: set[str] = set()
+
+        async def started() -> bool:
+            new.update(await control.live_conversations() - before)
+            return bool(new) and takes_input(llm)
+
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not await started():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{service}: the session did not start")
+            await asyncio.sleep(POLL_S)  # polling interval of the control API
+        (conv_id,) = new
         for k, question in enumerate(QUESTIONS):
             speaker.next_answer()
             answered = False
             for _ in range(MAX_ASKS):
                 result.asks += 1
                 await worker.queue_frame(InputTextRawFrame(text=question))
-                if await until(functools.partial(speaker.heard, k), REASK_AFTER_S):
+                heard = functools.partial(speaker.heard, k)
+                if await reached(heard, f"answer {k + 1}", REASK_AFTER_S):
                     answered = True
                     break
             if not answered:
                 return result
             if k == 0 and fault != "none":
                 strike_at = speaker.played[0][0][0] + FAULT_AFTER_S
-                await asyncio.sleep(max(0.0, strike_at - time.monotonic()))
-                await strike(emu.emulator, emu.emulator.live_by_conversation.get(conv_id), fault)
+                await asyncio.sleep(max(0.0, strike_at - time.monotonic()))  # the fault's time
+                await control.strike(conv_id, fault)
             # The user speaks once the bot has been quiet for a moment.
-            await until(lambda: time.monotonic() >= speaker.end + REACTION_S, 30)
+            await reached(lambda: time.monotonic() >= speaker.end + REACTION_S, "quiet", 30)
         result.recovered = True
         for k in range(2):
-            heard = sum(end - start for start, end in speaker.played[k])
-            result.cut.append(max(0.0, durations[k] - heard))
+            heard_s = sum(end - start for start, end in speaker.played[k])
+            result.cut.append(max(0.0, durations[k] - heard_s))
             result.silence.append(speaker.played[k + 1][0][0] - speaker.played[k][-1][1])
         return result
     finally:
         await worker.cancel(reason="trial finished")
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 10)
-
-
-async def strike(emu: Emulator, session: LiveSession | None, fault: str) -> None:
-    if session is None:
-        raise RuntimeError("no live connection to inject the fault into")
-    if fault == "goaway":
-        await session.go_away(GOAWAY_TIME_LEFT_S)
-    elif fault == "drop":
-        session.drop()
-    elif fault == "outage":
-        emu.faults.refuse_until = time.monotonic() + OUTAGE_S
-        session.drop()
 
 
 async def answer_durations() -> list[float]:
@@ -259,6 +300,7 @@ async def main(trials: int, reference_trials: int) -> int:
     with tempfile.TemporaryDirectory(prefix="resilience-bench-") as tmp:
         emu_config = Emulator(pace=1.0, connection_lifetime_s=None, scenario=scenario)
         async with running(emu_config, cert_dir=Path(tmp)) as emu:
+            control = Control(emu)
             plan = [
                 ("goaway", trials),
                 ("drop", trials),
@@ -268,10 +310,11 @@ async def main(trials: int, reference_trials: int) -> int:
             for fault, count in plan:
                 for i in range(count):
                     for service in SERVICES:
-                        trial = await run_trial(emu, service, fault, durations)
+                        trial = await run_trial(control, emu, service, fault, durations)
                         results.append(trial)
                         gap = f"{trial.gap:.2f}s" if trial.recovered else "not recovered"
                         print(f"{fault} {i + 1}/{count} {service}: gap {gap}", file=sys.stderr)
+            await control.close()
     print(
         f"Gap in bot audio (speech cut + silence until the bot speaks again), in seconds, "
         f"median / worst over the recovered trials. Emulator at real time; goAway timeLeft "

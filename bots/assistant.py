@@ -6,7 +6,7 @@ started for you when there is no `GOOGLE_API_KEY`, with `make run`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from loguru import logger
@@ -18,26 +18,17 @@ from pipecat.transports.base_transport import BaseTransport, TransportParams, Vi
 from pipecat.workers.runner import WorkerRunner
 
 from bots import lifecycle
-from bots.gemini import make_llm
+from bots.gemini_live.config import make_llm
 from bots.pipeline import Assembled, Stages, assemble, piper_tts
-from bots.resilient_gemini import ResilientGeminiLiveLLMService
 from bots.settings import Settings, load_settings
 from bots.tools import NotesStore, assistant_tools
 from processors.tool_calls import ToolCallProcessor, report_levels
-from processors.tool_registry import ToolRegistry, ToolSchedulingGeminiLiveLLMService
 from processors.transcript_logger import TranscriptLogger
 from processors.transcript_store import TranscriptStore
+from toolcalls.registry import ToolRegistry
 
 DEFAULT_USER = "local-user"
 SAFE_TO_SHOW = {"get_current_time", "calculate"}  # notes are personal: the browser sees names only
-
-
-class AssistantLLM(ResilientGeminiLiveLLMService, ToolSchedulingGeminiLiveLLMService):
-    """The assistant's Gemini Live stage: resilient connections, and tool scheduling."""
-
-    # On a stop, the bot finishes what it is saying for at most this long, then the service
-    # handles the EndFrame and closes the Gemini socket with a normal close.
-    _END_FRAME_DEFERRAL_TIMEOUT_SECS = lifecycle.FINISH_SPEAKING_SECS
 
 
 def transport_params(*, vision: bool) -> dict[str, Callable[[], Any]]:
@@ -82,15 +73,23 @@ def build_assistant(
     extra_tools: Sequence[Callable[..., Any]] = (),
     idle_timeout_secs: float | None = 300,
     bot_name: str = "assistant",
+    stage_options: Mapping[str, Any] | None = None,
 ) -> Assembled:
-    """Assemble the assistant's pipeline on any transport (tests pass their own)."""
+    """Assemble the assistant's pipeline on any transport (tests pass their own).
+
+    ``stage_options`` are `bots.gemini_live.options.StageOptions` fields by name (tests pass
+    short retry delays); the settings and the defaults give the rest.
+    """
     store = NotesStore(settings.data_dir / "notes.sqlite")
     registry = ToolRegistry(timeout_secs=settings.tool_timeout_secs)
     tools = [
         registry.wrap(tool, show_arguments=tool.__name__ in SAFE_TO_SHOW)
         for tool in [*assistant_tools(store, user_id), *extra_tools]
     ]
-    llm = make_llm(settings, tools=tools, service_class=AssistantLLM)
+    # On a stop, the bot finishes what it is saying for at most this long, then the stage
+    # ends its turn, the session ends and the Gemini socket closes with a normal close.
+    options = {"finish_speaking_secs": lifecycle.FINISH_SPEAKING_SECS, **(stage_options or {})}
+    llm = make_llm(settings, tools=tools, **options)
 
     @llm.event_handler("on_tool_calls_cancelled_by_model")
     def _cancelled_by_model(_llm: object, call_ids: Sequence[str]) -> None:

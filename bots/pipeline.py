@@ -5,6 +5,13 @@
         → [TTS, TEXT modality only] → [tool-call and transcript processors]
         → transport.output() → assistant context aggregator
 
+Where each stage lives:
+
+- Gemini Live: `bots.gemini_live.service.GeminiLiveStage` (built by `bots.gemini_live.config`);
+- tool calls: `processors.tool_calls.ToolCallProcessor`, over `toolcalls.registry.ToolRegistry`;
+- TTS: Pipecat's `pipecat.services.piper.tts.PiperTTSService` (`piper_tts` below);
+- RTVI: `processors.rtvi_errors.SessionEndingRTVIProcessor`, added by the worker.
+
 Every stage is a parameter, so a test swaps the transport, a deployment swaps the endpoint, and a
 developer adds a processor, without touching this module.
 """
@@ -17,7 +24,7 @@ from dataclasses import dataclass, field
 from pipecat.frames.frames import LLMRunFrame
 from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker, ProcessorUnusablePolicy
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from pipecat.processors.frame_processor import FrameProcessor
@@ -25,6 +32,8 @@ from pipecat.processors.frameworks.rtvi.observer import RTVIObserverParams
 from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
 from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_transport import BaseTransport
+
+from processors.rtvi_errors import SessionEndingRTVIProcessor
 
 INPUT_RATE = 16000
 OUTPUT_RATE = 24000
@@ -98,6 +107,10 @@ def assemble(
         rtvi_observer_params=rtvi_observer_params,
         idle_timeout_secs=idle_timeout_secs,
         enable_rtvi=enable_rtvi,
+        # A stage that can no longer do its job (the Gemini stage giving up, say) ends the
+        # session instead of leaving a bot that cannot answer; RTVI tells the page it was fatal.
+        processor_unusable_policy=ProcessorUnusablePolicy.END,
+        rtvi_processor=SessionEndingRTVIProcessor(),
     )
 
     @stages.transport.event_handler("on_client_connected")

@@ -36,7 +36,7 @@ from pipecat.processors.frameworks.rtvi.frames import RTVISendTextFrame, RTVISer
 from pipecat.processors.frameworks.rtvi.observer import RTVIFunctionCallReportLevel
 
 from processors.frames import ToolCallEvent, ToolCallEventFrame, ToolOutcome
-from processors.tool_registry import ToolRegistry
+from toolcalls.registry import ToolRegistry
 
 __all__ = ["TOOL_ACTIVITY", "ToolCallProcessor", "report_levels"]
 

@@ -1,13 +1,15 @@
 """The whole assistant bot on an in-memory transport, talking to an in-process emulator.
 
-`run_bot` builds the bot with `bots.assistant.build_assistant` (so every stage is the real one),
-with `ResilientGeminiLiveLLMService` as its Gemini stage, on `MemoryTransport`: the test puts
-text and microphone audio in through the worker, and reads what came out (audio, RTVI messages)
-from the transport and what passed through the pipeline from a `FrameLog` observer. What the
-model heard and said is read from the emulator's own records.
+`run_bot` builds the bot with `bots.assistant.build_assistant` (so every stage is the real one,
+the Gemini stage `GeminiLiveStage`) on `MemoryTransport`: the test puts text and microphone
+audio in through the worker, and reads what came out (audio, RTVI messages) from the transport
+and what passed through the pipeline from a `FrameLog` observer. What the model heard and said
+is read from the emulator's control API (`GET /emulator/sessions`), which `EmulatorView` keeps
+fetching in the background while the bot runs; the stage itself is read through its public
+`status`.
 
-Every wait is bounded and waits for something specific (`until`); nothing sleeps to let a race
-settle.
+Every wait is bounded and waits for something specific (`testkit.waiting.until`); nothing
+sleeps to let a race settle.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
+from emulator_helpers import control, post
 from pipecat.frames.frames import (
     ErrorFrame,
     Frame,
@@ -28,6 +30,8 @@ from pipecat.frames.frames import (
     FunctionCallResultFrame,
     InputAudioRawFrame,
     InputTextRawFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
     OutputAudioRawFrame,
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
@@ -43,34 +47,22 @@ from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 from pipecat.workers.runner import WorkerRunner
 
-import bots.assistant
 from bots.assistant import build_assistant
-from bots.gemini import make_llm
-from bots.resilient_gemini import ResilientGeminiLiveLLMService
+from bots.gemini_live.service import GeminiLiveStage
 from bots.settings import Settings
 from emulator.server import Running
-from emulator.session import LiveSession
-from emulator.state import Conversation
 from processors.frames import SessionEvent, SessionEventFrame
+from testkit.waiting import until
 
 TIMEOUT = 30.0
 """Upper bound of any single wait; generous, since CI shares 2 cores with Whisper and Piper."""
 INPUT_RATE = 16000
 CHUNK_BYTES = INPUT_RATE * 2 // 50  # 20 ms, as WebRTC delivers it
+REFRESH_SECS = 0.02
+"""How often the emulator's view is fetched again (a polling interval, not a wait)."""
 
-
-async def until(
-    predicate: Callable[[], Any], what: str, within: float = TIMEOUT, poll: float = 0.01
-) -> Any:
-    """Wait until `predicate()` is truthy and return it, or fail saying what never happened."""
-    deadline = time.monotonic() + within
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(poll)  # polling interval, not a wait for a race to settle
+Summary = dict[str, Any]
+"""One connection as `GET /emulator/sessions` describes it."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,6 +143,8 @@ class FrameLog(BaseObserver):
         RTVIServerMessageFrame,
         FunctionCallCancelFrame,
         FunctionCallResultFrame,
+        LLMFullResponseStartFrame,
+        LLMFullResponseEndFrame,
     )
 
     def __init__(self) -> None:
@@ -174,6 +168,110 @@ class FrameLog(BaseObserver):
 
     def server_messages(self, kind: str) -> list[dict[str, Any]]:
         return [m.data for m in self.of(RTVIServerMessageFrame) if m.data.get("type") == kind]
+
+
+class PassedOn(BaseObserver):
+    """Counts the microphone frames one processor has finished with and passed on."""
+
+    def __init__(self, processor: FrameProcessor) -> None:
+        super().__init__()  # every push: the processor's own push, not only the first
+        self._processor = processor
+        self.audio_frames = 0
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        if isinstance(data.frame, InputAudioRawFrame) and data.source is self._processor:
+            self.audio_frames += 1
+
+
+# --------------------------------------------------------------------------------------------
+# What the emulator says
+
+
+class EmulatorView:
+    """The emulator's connections, as its control API lists them, fetched in the background.
+
+    Read it in `until` predicates: every read sees the latest fetch. `fresh()` waits for a
+    fetch that began after the call, for a read that must include everything done before it.
+    """
+
+    def __init__(self, emulator: Running) -> None:
+        self.emulator = emulator
+        self.sessions: list[Summary] = []
+        self._fetches = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._keep_fetching(), name="emulator-view")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def switch(self, emulator: Running) -> None:
+        """Look at another emulator from now on (one restarted on the same port, say)."""
+        self.emulator = emulator
+        self.sessions = []
+        await self.refresh()
+
+    async def refresh(self) -> list[Summary]:
+        async with control(self.emulator) as http:
+            response = await http.get("/emulator/sessions")
+            response.raise_for_status()
+            self.sessions = sorted(response.json(), key=lambda s: s["opened_at"])
+        self._fetches += 1
+        return self.sessions
+
+    async def fresh(self) -> None:
+        """Wait until a fetch that started after this call has finished."""
+        seen = self._fetches
+        await until(lambda: self._fetches >= seen + 2, "a fresh view of the emulator")
+
+    async def _keep_fetching(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):  # the emulator may be restarting
+                async with control(self.emulator) as http:
+                    while True:
+                        response = await http.get("/emulator/sessions")
+                        response.raise_for_status()
+                        self.sessions = sorted(response.json(), key=lambda s: s["opened_at"])
+                        self._fetches += 1
+                        await asyncio.sleep(REFRESH_SECS)
+            await asyncio.sleep(REFRESH_SECS)
+
+    # ------------------------------------------------------------------ queries
+
+    def of_conversation(self, conversation_id: str | None) -> list[Summary]:
+        """The connections of one conversation, oldest first."""
+        if not conversation_id:
+            return []
+        return [s for s in self.sessions if s["conversation_id"] == conversation_id]
+
+    def latest(self, conversation_id: str | None) -> Summary | None:
+        """The newest connection of the conversation (the open one, if any)."""
+        connections = self.of_conversation(conversation_id)
+        return connections[-1] if connections else None
+
+    def live(self, conversation_id: str | None) -> Summary | None:
+        """The open connection of the conversation, if there is one."""
+        latest = self.latest(conversation_id)
+        return latest if latest is not None and latest["open"] else None
+
+    def history(self, conversation_id: str | None) -> list[dict[str, Any]]:
+        latest = self.latest(conversation_id)
+        return latest["history"] if latest is not None else []
+
+    def tool_call(self, conversation_id: str | None, call_id: str) -> dict[str, Any] | None:
+        latest = self.latest(conversation_id)
+        calls = latest["tool_calls"] if latest is not None else []
+        return next((c for c in calls if c["id"] == call_id), None)
+
+    def latest_handle(self, conversation_id: str | None) -> str | None:
+        """The newest resumption handle issued for the conversation."""
+        issued = [h for s in self.of_conversation(conversation_id) for h in s["handles"]]
+        return issued[-1] if issued else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,11 +316,13 @@ class Bot:
 
     emulator: Running
     transport: MemoryTransport
-    llm: ResilientGeminiLiveLLMService
+    llm: GeminiLiveStage
     log: FrameLog
     worker: Any
     task: asyncio.Task[None]
     context: LLMContext
+    view: EmulatorView
+    passed: PassedOn
     asked: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ input
@@ -243,75 +343,68 @@ class Bot:
         ]
         await self.worker.queue_frames(frames)
 
+    async def control(self, action: str, body: dict[str, Any] | None = None) -> None:
+        """`POST /emulator/sessions/{session}/{action}` on the bot's current session."""
+        sid = self.llm.session_id
+        response = await post(self.emulator, f"/emulator/sessions/{sid}/{action}", body)
+        assert response.status_code == 200, response.text
+
     # ------------------------------------------------------------------ the emulator's view
 
-    def connections(self) -> list[LiveSession]:
-        """Every connection the bot opened, oldest first."""
-        return sorted(self.emulator.emulator.sessions.values(), key=lambda s: s.opened_at)
+    def connections(self) -> list[Summary]:
+        """Every connection the emulator has seen, oldest first."""
+        return self.view.sessions
 
-    def conversation(self) -> Conversation | None:
-        """The conversation of the bot's current Gemini session."""
-        sid = self.llm.session_id
-        for session in reversed(self.connections()):
-            if session.conv is not None and session.conv.id == sid:
-                return session.conv
-        return None
+    def live(self) -> Summary | None:
+        """The open connection of the bot's current Gemini session, if there is one."""
+        return self.view.live(self.llm.session_id)
 
-    def live(self) -> LiveSession | None:
-        """The open connection of the current conversation, if there is one."""
-        sid = self.llm.session_id
-        return self.emulator.emulator.live_by_conversation.get(sid) if sid else None
+    def history(self) -> list[dict[str, Any]]:
+        """The conversation of the bot's current Gemini session, as the emulator holds it."""
+        return self.view.history(self.llm.session_id)
+
+    def tool_call(self, call_id: str) -> dict[str, Any]:
+        return self.view.tool_call(self.llm.session_id, call_id) or {}
 
     def user_texts(self) -> list[str]:
-        conv = self.conversation()
-        return (
-            [t.text for t in conv.history if t.role == "user" and t.source == "text"]
-            if conv
-            else []
-        )
+        turns = self.history()
+        return [t["text"] for t in turns if t["role"] == "user" and t.get("source") == "text"]
 
     def model_turns(self) -> int:
-        conv = self.conversation()
-        return sum(t.role == "model" for t in conv.history) if conv else 0
+        return sum(t["role"] == "model" for t in self.history())
 
     def answered(self, question: str) -> bool:
-        """The question is in the history once, and a model turn follows it."""
-        conv = self.conversation()
-        if conv is None:
-            return False
-        turns = conv.history
+        """The question is in the history, and a model turn follows it."""
+        turns = self.history()
         for i, turn in enumerate(turns):
-            if turn.role == "user" and turn.text == question:
-                return any(t.role == "model" for t in turns[i + 1 :])
+            if turn["role"] == "user" and turn["text"] == question:
+                return any(t["role"] == "model" for t in turns[i + 1 :])
         return False
 
     async def wait_answered(self, question: str, within: float = TIMEOUT) -> None:
         await until(lambda: self.answered(question), f"an answer to {question!r}", within)
 
-    def latest_handle(self) -> str | None:
-        """The newest resumption handle the emulator issued for the current conversation."""
-        conv = self.conversation()
-        issued = [
-            (at, handle)
-            for handle, (c, at, _turns) in self.emulator.emulator.handles.items()
-            if conv is not None and c is conv
-        ]
-        return max(issued)[1] if issued else None
-
     async def wait_idle_with_handle(self, within: float = TIMEOUT) -> None:
         """Wait until the bot is between turns and holds the newest handle issued for it."""
-        await until(
-            lambda: (
-                not self.llm._bot_is_responding
-                and self.llm._handle_fresh
-                and self.llm._session_resumption_handle == self.latest_handle()
-            ),
-            "the newest resumption handle",
-            within,
-        )
+
+        def idle() -> bool:
+            status = self.llm.status
+            return (
+                not status.bot_responding
+                and status.handle_covers_last_turn
+                and status.resumption_handle is not None
+                and status.resumption_handle == self.view.latest_handle(status.session_id)
+            )
+
+        await until(idle, "the newest resumption handle", within)
 
     async def wait_ended(self, within: float = TIMEOUT) -> None:
         await asyncio.wait_for(asyncio.shield(self.task), within)
+
+
+def find_stage(processors: Sequence[FrameProcessor]) -> GeminiLiveStage:
+    (llm,) = [p for p in processors if isinstance(p, GeminiLiveStage)]
+    return llm
 
 
 @contextlib.asynccontextmanager
@@ -327,12 +420,12 @@ async def run_bot(
     ready: bool = True,
     **settings: Any,
 ) -> AsyncIterator[Bot]:
-    """Run the assistant bot, with `ResilientGeminiLiveLLMService`, until the block ends.
+    """Run the assistant bot until the block ends.
 
     Args:
         emulator: Where the bot's Gemini Live stage connects.
         data_dir: The bot's data folder (notes database).
-        options: Constructor arguments of the service (retry delays, timeouts).
+        options: `StageOptions` of the stage (retry delays, timeouts).
         extra_tools: Tools added to the assistant's own.
         user_processors: Extra user-side stages (e.g. the transcript logger's user half).
         bot_processors: Extra bot-side stages (e.g. the transcript logger's assistant half).
@@ -347,45 +440,37 @@ async def run_bot(
         emulator_ca=emulator.certs.ca,
         **settings,
     )
-    built: list[ResilientGeminiLiveLLMService] = []
-
-    def make_resilient(*args: Any, **kwargs: Any) -> Any:
-        # The bot's own stage class is already resilient; the test adds its own constructor
-        # options (short retry delays and timeouts) and keeps the service it built.
-        assert issubclass(kwargs["service_class"], ResilientGeminiLiveLLMService)
-        llm = make_llm(*args, **{**kwargs, **(options or {})})
-        built.append(llm)
-        return llm
-
     transport = MemoryTransport()
-    # The one `make_llm` call `build_assistant` makes goes through `make_resilient`.
-    with mock.patch.object(bots.assistant, "make_llm", make_resilient):
-        assembled = build_assistant(
-            config,
-            transport,
-            extra_tools=list(extra_tools),
-            user_processors=user_processors,
-            bot_processors=bot_processors,
-            idle_timeout_secs=None,
-        )
+    assembled = build_assistant(
+        config,
+        transport,
+        extra_tools=list(extra_tools),
+        user_processors=user_processors,
+        bot_processors=bot_processors,
+        idle_timeout_secs=None,
+        stage_options=options,
+    )
+    llm = find_stage(assembled.pipeline.processors)
     log = FrameLog()
+    passed = PassedOn(llm)
     worker = assembled.worker
     worker.add_observer(log)
+    worker.add_observer(passed)
+    view = EmulatorView(emulator)
+    await view.start()
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     task = asyncio.create_task(runner.run(), name="bot-runner")
-    (llm,) = built
-    bot = Bot(
-        emulator, transport, llm, log, worker, task, assembled.aggregators.assistant().context
-    )
+    context = assembled.aggregators.assistant().context
+    bot = Bot(emulator, transport, llm, log, worker, task, context, view, passed)
     try:
-        await until(lambda: llm._started or task.done(), "the pipeline to start")
+        await until(lambda: llm.status.started or task.done(), "the pipeline to start")
         if connect:
             await transport.connect_client()
         if connect and ready:
             # The assistant starts without a greeting: its first context carries only the
             # system instruction, which Gemini gets in the setup.
-            await until(lambda: llm._gate_open, "the Gemini Live stage to be ready for input")
+            await until(lambda: llm.status.ready, "the Gemini Live stage to be ready for input")
             await bot.wait_idle_with_handle()
         yield bot
     finally:
@@ -393,3 +478,4 @@ async def run_bot(
             await worker.cancel(reason="test finished")
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, TIMEOUT)
+        await view.stop()

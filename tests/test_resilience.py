@@ -2,8 +2,8 @@
 
 Every test runs the whole assistant bot (`build_assistant`: transport, aggregators, Gemini stage,
 tools, RTVI) on an in-memory transport against the emulator, and injects faults through the
-emulator's control API. The emulator's records say what the model heard and said; the pipeline's
-frames and the RTVI messages say what the transcript and the browser were told.
+emulator's control API. The emulator's control API says what the model heard and said; the
+pipeline's frames and the RTVI messages say what the transcript and the browser were told.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import time
+import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,18 +20,27 @@ import numpy as np
 import pytest
 from conftest import load_wav
 from emulator_helpers import post
-from google.genai.types import Blob, FunctionResponse, LiveServerContent, LiveServerMessage
+from google.genai.types import Blob, FunctionResponse
 from pipecat.adapters.llm.schemas.direct_function import tool_options
-from pipecat.frames.frames import ErrorFrame, FunctionCallCancelFrame, UserMuteStartedFrame
+from pipecat.frames.frames import (
+    EndFrame,
+    ErrorFrame,
+    FunctionCallCancelFrame,
+    LLMFullResponseEndFrame,
+    UserMuteStartedFrame,
+)
 from pipecat.services.llm_service import FunctionCallParams
-from resilience_harness import INPUT_RATE, Bot, GateTool, run_bot, until
+from resilience_harness import INPUT_RATE, Bot, GateTool, Summary, run_bot
 
-from bots.resilient_gemini import ResilientGeminiLiveLLMService
+from bots.gemini_live.outbox import Outbox, Outgoing
+from bots.gemini_live.supervisor import RetryPolicy
+from bots.gemini_live.wire import SessionFacade
 from emulator.server import Emulator, Running, start
 from emulator.speech import split_sentences
-from emulator.state import ToolCallRecord
 from processors.frames import SessionEvent
 from processors.transcript_store import list_sessions, load_session
+from testkit.clock import FakeClock
+from testkit.waiting import until
 
 pytestmark = [pytest.mark.emulator, pytest.mark.timeout(120)]
 
@@ -47,39 +56,55 @@ def tone(seconds: float, hz: float = 440.0) -> bytes:
 
 
 async def drop(bot: Bot) -> None:
-    await _control(bot, "drop")
+    await bot.control("drop")
 
 
 async def go_away(bot: Bot, time_left_s: float) -> None:
-    await _control(bot, "goaway", {"time_left_s": time_left_s})
+    await bot.control("goaway", {"time_left_s": time_left_s})
 
 
-async def _control(bot: Bot, action: str, body: dict[str, Any] | None = None) -> None:
-    sid = bot.llm.session_id
-    response = await post(bot.emulator, f"/emulator/sessions/{sid}/{action}", body)
-    assert response.status_code == 200, response.text
+async def call_tool(bot: Bot, name: str) -> str:
+    """Make the model call a tool now; return the id of the call."""
+    await bot.view.fresh()
+    before = {c["id"] for c in (bot.live() or {}).get("tool_calls", [])}
+    await bot.control("tool_call", {"name": name, "args": {}})
+    new = await until(
+        lambda: [
+            c["id"] for c in (bot.live() or {}).get("tool_calls", []) if c["id"] not in before
+        ],
+        "a call",
+    )
+    return new[-1]
 
 
-async def call_tool(bot: Bot, name: str) -> ToolCallRecord:
-    """Make the model call a tool now; return the emulator's record of the call."""
-    conv = bot.conversation()
-    assert conv is not None
-    before = len(conv.tool_calls)
-    await _control(bot, "tool_call", {"name": name, "args": {}})
-    return await until(lambda: len(conv.tool_calls) > before and conv.tool_calls[-1], "a call")
+def pending_blocking(bot: Bot) -> list[dict[str, Any]]:
+    calls = (bot.live() or {}).get("tool_calls", [])
+    return [c for c in calls if c["blocking"] and c["status"] == "pending"]
 
 
-def pending_blocking(bot: Bot) -> list[ToolCallRecord]:
-    conv = bot.conversation()
-    assert conv is not None
-    return [c for c in conv.tool_calls if c.blocking and c.status == "pending"]
+def connection(bot: Bot, connection_id: str) -> Summary:
+    (summary,) = [c for c in bot.connections() if c["id"] == connection_id]
+    return summary
+
+
+async def start_a_long_story(bot: Bot) -> tuple[Summary, list[str]]:
+    """Ask for a long story and wait until it plays; the connection, and the handles it had
+    issued before (an answer that ends issues one more)."""
+    await bot.view.fresh()
+    old = bot.live()
+    assert old is not None
+    await bot.ask("Tell me a long story about a dragon.")
+    await until(lambda: bot.llm.status.bot_responding, "the story to start")
+    return old, old["handles"]
 
 
 async def wait_connected(bot: Bot) -> None:
     """Wait until the bot has a socket it sends on directly, no switch pending, and a handle for
     its last turn."""
     await until(
-        lambda: bot.llm._gate_open and bot.llm._goaway_deadline is None and bot.live() is not None,
+        lambda: (
+            bot.llm.status.ready and not bot.llm.status.goaway_pending and bot.live() is not None
+        ),
         "a usable connection",
     )
     await bot.wait_idle_with_handle()
@@ -113,13 +138,13 @@ async def test_ten_goaways_and_ten_drops_in_a_row_lose_and_repeat_no_turn(
             await bot.ask(question)
             await bot.wait_answered(question)
         await wait_connected(bot)
+        await bot.view.fresh()
 
-        conv = bot.conversation()
-        assert conv is not None
+        history = bot.history()
         assert bot.user_texts() == bot.asked, "every question reached the model exactly once"
-        answers = [t for t in conv.history if t.role == "model"]
+        answers = [t for t in history if t["role"] == "model"]
         assert len(answers) == len(bot.asked), "every question was answered exactly once"
-        assert not [t.text for t in answers if t.interrupted], "no answer was cut off"
+        assert not [t["text"] for t in answers if t.get("interrupted")], "no answer was cut off"
 
         # What the transcript will be built from: the bot's own context. Typed input passes
         # through to the assistant aggregator as well and lands between sentences, so each
@@ -131,8 +156,8 @@ async def test_ten_goaways_and_ten_drops_in_a_row_lose_and_repeat_no_turn(
                 if isinstance(m, dict) and m.get("role") == "assistant"
             )
 
-        sentences = Counter(s.strip() for t in answers for s in split_sentences(t.text))
-        last = split_sentences(answers[-1].text)[0].strip()
+        sentences = Counter(s.strip() for t in answers for s in split_sentences(t["text"]))
+        last = split_sentences(answers[-1]["text"])[0].strip()
         await until(lambda: last in said(), "the last answer in the bot's context")
         assert {s: said().count(s) for s in sentences} == dict(sentences), (
             "the bot's context has every spoken sentence exactly as often as the model said it"
@@ -140,15 +165,15 @@ async def test_ten_goaways_and_ten_drops_in_a_row_lose_and_repeat_no_turn(
 
         connections = bot.connections()
         assert len(connections) == 21
-        assert all(c.resumed_from for c in connections[1:]), "every reconnect resumed"
-        assert {c.conv.id for c in connections if c.conv} == {conv.id}
+        assert all(c["resumed_from"] for c in connections[1:]), "every reconnect resumed"
+        assert {c["conversation_id"] for c in connections} == {bot.llm.session_id}
         for old, new in itertools.pairwise(connections):
-            assert old.closed_at is not None and old.closed_at <= new.opened_at, (
+            assert old["closed_at"] is not None and old["closed_at"] <= new["opened_at"], (
                 "the old socket was closed before the session was resumed"
             )
         switched = connections[:10]
-        assert all(c.close_code == 1000 for c in switched), "we left before goAway's time was up"
-        assert all(c.close_code == 1006 for c in connections[10:20]), "the drops were drops"
+        assert all(c["close_code"] == 1000 for c in switched), "we left before goAway's time"
+        assert all(c["close_code"] == 1006 for c in connections[10:20]), "the drops were drops"
 
         log = bot.log
         assert len(log.events(SessionEvent.RESUMED)) == 10
@@ -171,7 +196,9 @@ async def test_ten_goaways_and_ten_drops_in_a_row_lose_and_repeat_no_turn(
         )
         (session,) = list_sessions(folder)
         transcript = load_session(folder, session.session_id)
-        assert [t.text.strip() for t in transcript.bot_turns] == [a.text.strip() for a in answers]
+        assert [t.text.strip() for t in transcript.bot_turns] == [
+            a["text"].strip() for a in answers
+        ]
         assert not [t for t in transcript.bot_turns if t.interrupted]
         events = Counter(e["event"] for e in transcript.session_events)
         assert events["resumed"] == 10 and events["reconnected"] == 10, events
@@ -184,29 +211,37 @@ async def test_a_goaway_followed_by_silence_still_switches_before_time_left(
     only the timer can move the session, and the tool's result goes to the new socket."""
     gate = GateTool()
     async with run_bot(emulator, tmp_path, extra_tools=[gate.function()]) as bot:
-        call = await call_tool(bot, gate.name)
+        call_id = await call_tool(bot, gate.name)
         await until(gate.started.is_set, "the tool to start")
         spoken = bot.model_turns()
         old = bot.live()
         assert old is not None
-        sent_at = time.time()
         await go_away(bot, 2.0)
         new = await until(
-            lambda: next((c for c in bot.connections() if c.resumed_from), None),
+            lambda: next((c for c in bot.connections() if c["resumed_from"]), None),
             "a resumed connection",
         )
-        # The switch is due a safety margin (1 s, at most half of timeLeft) before time is up.
-        assert old.closed_at is not None and old.closed_at - sent_at < 2.0
-        assert old.close_code == 1000, "we closed it; the emulator would have closed with 1001"
-        assert new.opened_at - sent_at < 2.0
+        # The emulator closes a connection with 1001 when goAway's timeLeft is up; a close of
+        # ours (1000) came before it. When the switch is due is `GoAwayPlan`'s (unit-tested
+        # with a fake clock: a safety margin of 1 s, at most half of timeLeft).
+        closed = connection(bot, old["id"])
+        assert closed["close_code"] == 1000, (
+            "we closed it; the emulator would have closed with 1001"
+        )
+        assert closed["closed_at"] <= new["opened_at"], "closed before the session was resumed"
         (resumed,) = await until(lambda: bot.log.events(SessionEvent.RESUMED), "RESUMED")
         assert resumed.detail == "switched connections after goAway"
         assert not bot.log.server_messages("service-reconnecting"), "a switch is not an outage"
 
         gate.opened.set()
-        await until(lambda: call.status == "answered", "the tool result to reach the model")
-        assert call.responses[-1]["response"] == {"gate": "open"}
-        assert new.frames["tool_response"] == 1 and old.frames["tool_response"] == 0
+        await until(
+            lambda: bot.tool_call(call_id).get("status") == "answered",
+            "the tool result to reach the model",
+        )
+        assert bot.tool_call(call_id)["responses"][-1]["response"] == {"gate": "open"}
+        await bot.view.fresh()
+        new, old = connection(bot, new["id"]), connection(bot, old["id"])
+        assert new["frames"].get("tool_response") == 1 and not old["frames"].get("tool_response")
         await until(lambda: bot.model_turns() > spoken, "the model to speak the result")
 
 
@@ -214,23 +249,39 @@ async def test_an_answer_still_going_at_the_goaway_deadline_is_cut_a_margin_befo
     realtime_emulator: Running, tmp_path: Path
 ) -> None:
     async with run_bot(realtime_emulator, tmp_path) as bot:
-        await bot.ask("Tell me a long story about a dragon.")
-        await until(lambda: bot.llm._bot_is_responding, "the story to start")
-        old = bot.live()
-        assert old is not None
-        sent_at = time.time()
+        old, handles_before = await start_a_long_story(bot)
         await go_away(bot, 2.0)
-        await until(lambda: old.closed_at is not None, "the switch")
-        assert old.close_code == 1000 and 0.9 < old.closed_at - sent_at < 2.0
-        # What the old connection said (a resume may drop it from the conversation's history:
-        # the handle it resumes with was issued before the story).
-        story = old.spoken
-        assert len(story) == 1 and story[0].interrupted, "the story was cut by the switch"
-        await until(lambda: not bot.llm._bot_is_responding, "the bot turn to be closed")
+        closed = await until(
+            lambda: (c := connection(bot, old["id"]))["closed_at"] is not None and c,
+            "the switch",
+        )
+        # The emulator's own close at the end of timeLeft would be 1001. The story was cut by
+        # the switch: an answer that ends issues a handle, and none was issued after it began.
+        assert closed["close_code"] == 1000
+        await until(lambda: len(bot.connections()) == 2, "the resumed connection")
+        await bot.view.fresh()
+        assert connection(bot, old["id"])["handles"] == handles_before, "the story was cut"
+        assert bot.connections()[-1]["resumed_from"] == handles_before[-1]
+        await until(lambda: not bot.llm.status.bot_responding, "the bot turn to be closed")
         await wait_connected(bot)
         await bot.ask("Stop.")
         await bot.wait_answered("Stop.")
         assert [e.kind for e in bot.log.events()][-1] == SessionEvent.RESUMED
+
+
+async def test_a_session_ended_mid_answer_lets_it_go_on_briefly_then_closes_it(
+    realtime_emulator: Running, tmp_path: Path
+) -> None:
+    options = {"finish_speaking_secs": 0.2}
+    async with run_bot(realtime_emulator, tmp_path, options=options) as bot:
+        old, handles_before = await start_a_long_story(bot)
+        await bot.worker.queue_frame(EndFrame(reason="the test is over"))
+        await bot.wait_ended()
+        assert bot.log.of(LLMFullResponseEndFrame), "the answer's turn was closed"
+        await bot.view.refresh()
+        closed = connection(bot, old["id"])
+        assert closed["close_code"] == 1000, "a normal close"
+        assert closed["handles"] == handles_before, "the story was cut, not told to its end"
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,18 +316,21 @@ async def test_an_emulator_that_never_accepts_ends_the_session_with_a_fatal_erro
         assert [m["attempt"] for m in log.server_messages("service-reconnecting")] == [1, 2, 3]
         (failed,) = log.events(SessionEvent.FAILED)
         (error,) = log.of(ErrorFrame)
-        assert error.fatal and error.error == failed.detail
+        # Fatal, the way Pipecat 1.14 says it: the stage can no longer do its job.
+        assert error.processor is bot.llm and not bot.llm.is_usable
+        assert error.error == failed.detail
         assert "after 3 retries" in error.error and "HTTP 503" in error.error
         (rtvi_error,) = bot.transport.output().rtvi("error")
         assert rtvi_error["data"] == {"error": error.error, "fatal": True}
         assert not log.server_messages("service-reconnected")
-        assert not emulator.emulator.sessions, "no connection was ever accepted"
+        assert await bot.view.refresh() == [], "no connection was ever accepted"
 
 
 # --------------------------------------------------------------------------------------------
 # Point 3: tool calls cancelled by the model, by an interruption, and by a timeout
 
 
+@pytest.mark.speech
 async def test_a_tool_cancelled_by_a_voice_barge_in_is_cancelled_here_and_not_answered(
     emulator: Running, tmp_path: Path
 ) -> None:
@@ -286,48 +340,56 @@ async def test_a_tool_cancelled_by_a_voice_barge_in_is_cancelled_here_and_not_an
         bot.llm.add_event_handler(
             "on_tool_calls_cancelled_by_model", lambda _, ids: told.append(ids)
         )
-        call = await call_tool(bot, gate.name)
+        call_id = await call_tool(bot, gate.name)
         await until(gate.started.is_set, "the tool to start")
         await bot.speak(load_wav("stop.wav"), silence_secs=1.0)
         await until(lambda: gate.cancelled, "the running tool to be cancelled")
-        assert gate.cancelled == [call.id] and not gate.finished
+        assert gate.cancelled == [call_id] and not gate.finished
         (cancel,) = await until(lambda: bot.log.of(FunctionCallCancelFrame), "the cancel frame")
-        assert cancel.tool_call_id == call.id
-        assert told == [[call.id]], "a registry hears that the model cancelled it"
-        assert call.status == "cancelled" and call.responses == [], (
-            "no answer to a call the model dropped"
-        )
+        assert cancel.tool_call_id == call_id
+        assert told == [[call_id]], "a registry hears that the model cancelled it"
         await until(
             lambda: (
-                (c := bot.conversation()) is not None
-                and any(t.role == "user" and t.source == "audio" for t in c.history)
-                and c.history[-1].role == "model"
+                any(t["role"] == "user" and t.get("source") == "audio" for t in bot.history())
+                and bot.history()[-1]["role"] == "model"
             ),
             "the barge-in to be answered",
+        )
+        call = bot.tool_call(call_id)
+        assert call["status"] == "cancelled" and call["responses"] == [], (
+            "no answer to a call the model dropped"
         )
         assert not pending_blocking(bot)
 
 
 async def test_a_server_interruption_cancels_a_running_call_and_answers_it(
-    emulator: Running, tmp_path: Path
+    realtime_emulator: Running, tmp_path: Path
 ) -> None:
-    """The emulator cancels blocking calls itself on a barge-in, so the `interrupted` that comes
-    without a cancellation (as on a real server, or on a call the server does not track) is
-    injected into the service's message handler."""
+    """The emulator cancels blocking calls itself on a voice barge-in, so the `interrupted` that
+    comes without a cancellation (as on a real server, or for a call the server does not track)
+    is brought about by typing while the model speaks: Gemini interrupts itself for typed input
+    and cancels nothing."""
     gate = GateTool()
-    async with run_bot(emulator, tmp_path, extra_tools=[gate.function()]) as bot:
-        call = await call_tool(bot, gate.name)
+    async with run_bot(realtime_emulator, tmp_path, extra_tools=[gate.function()]) as bot:
+        call_id = await call_tool(bot, gate.name)
         await until(gate.started.is_set, "the tool to start")
-        spoken = bot.model_turns()
-        await bot.llm._handle_server_message(
-            LiveServerMessage(server_content=LiveServerContent(interrupted=True))
+        await bot.control("say", {"text": "Let me tell you a long story while that runs. " * 4})
+        await until(lambda: (bot.live() or {}).get("model_speaking"), "the model to speak")
+        await bot.ask("Never mind.")
+        await until(
+            lambda: bot.tool_call(call_id).get("status") == "answered",
+            "the cancelled call to be answered",
         )
-        await until(lambda: call.status == "answered", "the cancelled call to be answered")
-        assert gate.cancelled == [call.id]
-        assert call.responses[-1]["response"] == {"error": "The function call was cancelled."}
-        assert [f.tool_call_id for f in bot.log.of(FunctionCallCancelFrame)] == [call.id]
+        assert gate.cancelled == [call_id]
+        assert bot.tool_call(call_id)["responses"][-1]["response"] == {
+            "error": "The function call was cancelled."
+        }
+        assert [f.tool_call_id for f in bot.log.of(FunctionCallCancelFrame)] == [call_id]
         assert not pending_blocking(bot), "no blocking call is left holding the model"
-        await until(lambda: bot.model_turns() > spoken, "the model to speak after the answer")
+
+        # The typed question is held while the blocking call is pending (it is in the history),
+        # so a model turn after it comes only once the call has been answered.
+        await bot.wait_answered("Never mind.")
         await wait_connected(bot)
         await bot.ask("Is the conversation still going?")
         await bot.wait_answered("Is the conversation still going?")
@@ -344,9 +406,12 @@ async def test_a_blocking_tool_timed_out_here_is_answered_and_the_next_question_
 ) -> None:
     async with run_bot(emulator, tmp_path, extra_tools=[slow_lookup]) as bot:
         spoken = bot.model_turns()
-        call = await call_tool(bot, "slow_lookup")
-        await until(lambda: call.status == "answered", "the timed-out call to be answered")
-        (response,) = call.responses
+        call_id = await call_tool(bot, "slow_lookup")
+        await until(
+            lambda: bot.tool_call(call_id).get("status") == "answered",
+            "the timed-out call to be answered",
+        )
+        (response,) = bot.tool_call(call_id)["responses"]
         # The assistant's tool registry answers at its deadline; Pipecat's own deadline (which
         # this service answers, see the next test) is only its backstop.
         assert response["response"] == {"error": "The tool slow_lookup timed out after 0.5 s."}
@@ -371,13 +436,15 @@ async def test_a_tool_that_outlives_its_deadline_is_still_answered_by_pipecats_b
     """The registry's deadline cannot stop a tool that swallows its cancellation; Pipecat's later
     deadline cancels it, and this service answers the call, or Gemini would wait for good."""
     async with run_bot(emulator, tmp_path, extra_tools=[stubborn_lookup]) as bot:
-        call = await call_tool(bot, "stubborn_lookup")
-        await until(lambda: call.status == "answered", "the call to be answered")
-        (response,) = call.responses
+        call_id = await call_tool(bot, "stubborn_lookup")
+        await until(
+            lambda: bot.tool_call(call_id).get("status") == "answered", "the call to be answered"
+        )
+        (response,) = bot.tool_call(call_id)["responses"]
         assert response["response"] == {
             "error": "The function timed out after 2.3 seconds and was cancelled."
         }
-        assert [f.tool_call_id for f in bot.log.of(FunctionCallCancelFrame)] == [call.id]
+        assert [f.tool_call_id for f in bot.log.of(FunctionCallCancelFrame)] == [call_id]
         assert not pending_blocking(bot)
 
 
@@ -391,19 +458,22 @@ async def test_a_tool_result_and_user_text_sent_during_a_reconnect_are_both_deli
     gate = GateTool()
     options = {"reconnect_base_delay_secs": 0.2, "reconnect_jitter": 0.0}
     async with run_bot(emulator, tmp_path, options=options, extra_tools=[gate.function()]) as bot:
-        call = await call_tool(bot, gate.name)
+        call_id = await call_tool(bot, gate.name)
         await until(gate.started.is_set, "the tool to start")
         await post(emulator, "/emulator/faults", {"refuse_for_s": 1.0})
         await drop(bot)
         await until(lambda: bot.log.events(SessionEvent.RECONNECTING), "the outage")
         gate.opened.set()
         await bot.ask("Did my result arrive?")
-        await until(lambda: len(bot.llm._queue) >= 2, "both to be queued")
-        assert [q.kind for q in bot.llm._queue][-2:] == ["tool_response", "text"]
+        await until(lambda: len(bot.llm.status.queued) >= 2, "both to be queued")
+        assert list(bot.llm.status.queued)[-2:] == ["tool_response", "text"]
 
-        await until(lambda: call.status == "answered", "the queued tool result to arrive")
+        await until(
+            lambda: bot.tool_call(call_id).get("status") == "answered",
+            "the queued tool result to arrive",
+        )
         await bot.wait_answered("Did my result arrive?")
-        assert call.responses == [
+        assert bot.tool_call(call_id)["responses"] == [
             {"response": {"gate": "open"}, "scheduling": "WHEN_IDLE", "will_continue": False}
         ]
         assert bot.user_texts() == ["Did my result arrive?"]
@@ -416,85 +486,101 @@ async def test_a_tool_result_and_user_text_sent_during_a_reconnect_are_both_deli
 # Point 4: audioStreamEnd
 
 
+def said_in_context(bot: Bot) -> bool:
+    """Both halves of the last turn are in the bot's context (what a fresh session is seeded
+    with): the aggregators write them a little after the model's turn ends."""
+    roles = [m.get("role") for m in bot.context.get_messages() if isinstance(m, dict)]
+    return "user" in roles and "assistant" in roles
+
+
+def frames(bot: Bot, kind: str) -> int:
+    """How many client messages of one kind the current connection has received."""
+    return int((bot.live() or {}).get("frames", {}).get(kind, 0))
+
+
+@pytest.mark.speech
 async def test_audio_stream_end_is_sent_once_when_the_microphone_stops_and_rearmed_by_audio(
     emulator: Running, tmp_path: Path
 ) -> None:
     options = {"quiet_mic_timeout_secs": 0.3}
     async with run_bot(emulator, tmp_path, options=options) as bot:
-        live = bot.live()
-        assert live is not None
         await bot.speak(load_wav("hello.wav"))
-        await until(lambda: live.frames["audio_stream_end"] == 1, "audioStreamEnd")
+        await until(lambda: frames(bot, "audio_stream_end") == 1, "audioStreamEnd")
         # The flush ends the turn the trailing silence never ended.
         await until(
-            lambda: any(t.source == "audio" for t in live.conv.history if live.conv), "a turn"
+            lambda: any(t.get("source") == "audio" for t in bot.history()), "a turn from audio"
         )
-        quiet_until = time.monotonic() + 1.0
-        await until(lambda: time.monotonic() > quiet_until, "a quiet second")
-        assert live.frames["audio_stream_end"] == 1, "once per pause"
+        # Once per pause: digital silence that follows neither re-opens the stream nor ends it
+        # again (the watchdog's once-per-pause rule is unit-tested with a fake clock).
+        passed = bot.passed.audio_frames
+        await bot.speak(b"", silence_secs=1.0)  # 50 frames of zeros
+        await until(lambda: bot.passed.audio_frames >= passed + 50, "the silence to pass")
+        await bot.view.fresh()
+        assert frames(bot, "audio_stream_end") == 1, "once per pause"
+        assert bot.llm.status.audio_stream_ended
 
         await bot.speak(load_wav("hello.wav")[:16000])
-        await until(lambda: live.frames["audio_stream_end"] == 2, "a second audioStreamEnd")
+        await until(lambda: frames(bot, "audio_stream_end") == 2, "a second audioStreamEnd")
 
 
+@pytest.mark.speech
 async def test_digital_silence_counts_as_quiet_and_is_held_back_after_the_stream_ends(
     emulator: Running, tmp_path: Path
 ) -> None:
     """A muted WebRTC track keeps sending frames of zeros; any audio re-opens Gemini's stream."""
     options = {"quiet_mic_timeout_secs": 0.3}
     async with run_bot(emulator, tmp_path, options=options) as bot:
-        live = bot.live()
-        assert live is not None
         await bot.speak(load_wav("hello.wav"))
-        await until(lambda: live.frames["audio_stream_end"] == 1, "audioStreamEnd")
-        sent = live.frames["audio"]
+        await until(lambda: frames(bot, "audio_stream_end") == 1, "audioStreamEnd")
+        await bot.view.fresh()
+        sent = frames(bot, "audio")
         await bot.speak(b"", silence_secs=1.0)  # 50 frames of zeros
         await bot.speak(tone(0.1))  # 5 frames of sound
-        await until(lambda: live.frames["audio"] >= sent + 5, "the speech after the silence")
-        assert live.frames["audio"] == sent + 5, "the zeros were not sent"
-        await until(lambda: live.frames["audio_stream_end"] == 2, "the next pause")
+        received = await until(
+            lambda: frames(bot, "audio") >= sent + 5 and frames(bot, "audio"),
+            "the speech after the silence",
+        )
+        assert received == sent + 5, "the zeros were not sent"
+        await until(lambda: frames(bot, "audio_stream_end") == 2, "the next pause")
 
 
+@pytest.mark.speech
 async def test_muting_the_user_sends_audio_stream_end_at_once(
     emulator: Running, tmp_path: Path
 ) -> None:
     options = {"quiet_mic_timeout_secs": 60.0}
     async with run_bot(emulator, tmp_path, options=options) as bot:
-        live = bot.live()
-        assert live is not None
         await bot.speak(load_wav("hello.wav")[:16000])
-        await until(lambda: live.frames["audio"] >= 25, "the audio")
+        await until(lambda: frames(bot, "audio") >= 25, "the audio")
         await bot.worker.queue_frame(UserMuteStartedFrame())
-        await until(lambda: live.frames["audio_stream_end"] == 1, "audioStreamEnd on mute")
+        await until(lambda: frames(bot, "audio_stream_end") == 1, "audioStreamEnd on mute")
 
 
 # --------------------------------------------------------------------------------------------
 # Point 5: resumption handles past their lifetime, or refused
 
 
+@pytest.mark.speech
 async def test_an_expired_handle_falls_back_to_a_fresh_session_seeded_with_the_conversation(
     emulator: Running, tmp_path: Path
 ) -> None:
-    options = {"resumption_handle_ttl_secs": 0.3, "quiet_mic_timeout_secs": 0.3}
+    clock = FakeClock()
+    options = {"resumption_handle_ttl_secs": 0.3, "quiet_mic_timeout_secs": 0.3, "clock": clock}
     async with run_bot(emulator, tmp_path, options=options) as bot:
-        first = bot.conversation()
-        assert first is not None
+        first = bot.llm.session_id
         await bot.speak(load_wav("hello.wav"))
-        await until(lambda: [t.role for t in first.history] == ["user", "model"], "a voice turn")
-        said = [(t.role, t.text) for t in first.history]
+        await until(lambda: [t["role"] for t in bot.history()] == ["user", "model"], "a turn")
+        said = [(t["role"], t["text"]) for t in bot.history()]
         await bot.wait_idle_with_handle()  # the handle issued after that turn
-        await until(
-            lambda: time.monotonic() - bot.llm._handle_received_at > 0.3, "the handle to expire"
-        )
+        await until(lambda: said_in_context(bot), "the voice turn in the bot's context")
+        clock.advance(1.0)  # the handle is now past its lifetime
         await drop(bot)
-        await until(lambda: bot.conversation() is not first, "a new conversation")
-        second = bot.conversation()
-        assert second is not None
-        new = bot.live()
-        assert new is not None and new.resumed_from is None
-        await until(lambda: len(second.history) >= 2, "the seed")
-        assert [(t.role, t.text) for t in second.history] == said
-        assert {t.source for t in second.history} == {"client_content"}
+        await until(lambda: bot.llm.session_id != first, "a new conversation")
+        new = await until(bot.live, "the new connection")
+        assert new["resumed_from"] is None
+        await until(lambda: len(bot.history()) >= 2, "the seed")
+        assert [(t["role"], t["text"]) for t in bot.history()] == said
+        assert {t.get("source") for t in bot.history()} == {"client_content"}
         (event,) = bot.log.events(SessionEvent.RECONNECTED)
         assert event.detail == "started a fresh session seeded with the conversation so far"
         await wait_connected(bot)
@@ -502,6 +588,7 @@ async def test_an_expired_handle_falls_back_to_a_fresh_session_seeded_with_the_c
         await bot.wait_answered("Do you still know what I said?")
 
 
+@pytest.mark.speech
 async def test_a_handle_refused_after_an_emulator_restart_falls_back_to_seeding_history(
     cert_dir: Path, tmp_path: Path
 ) -> None:
@@ -512,11 +599,11 @@ async def test_a_handle_refused_after_an_emulator_restart_falls_back_to_seeding_
     try:
         async with run_bot(first, tmp_path, options=options) as bot:
             await bot.speak(load_wav("hello.wav"))
-            conv = bot.conversation()
-            assert conv is not None
-            await until(lambda: [t.role for t in conv.history] == ["user", "model"], "a turn")
-            said = [(t.role, t.text) for t in conv.history]
+            await until(lambda: [t["role"] for t in bot.history()] == ["user", "model"], "a turn")
+            said = [(t["role"], t["text"]) for t in bot.history()]
+            old = bot.llm.session_id
             await bot.wait_idle_with_handle()
+            await until(lambda: said_in_context(bot), "the voice turn in the bot's context")
 
             await first.stop()
             await until(lambda: bot.log.events(SessionEvent.RECONNECTING), "the outage")
@@ -524,13 +611,13 @@ async def test_a_handle_refused_after_an_emulator_restart_falls_back_to_seeding_
                 Emulator(pace=0, connection_lifetime_s=None), cert_dir=cert_dir, port=port
             )
             bot.emulator = second
+            await bot.view.switch(second)
             await until(lambda: bot.live() is not None, "a session on the new emulator")
-            new = bot.conversation()
-            assert new is not None and new.id != conv.id
-            await until(lambda: len(new.history) >= 2, "the seed")
-            assert [(t.role, t.text) for t in new.history] == said
-            refused = [s for s in second.emulator.sessions.values() if s.close_code == 1008]
-            assert len(refused) == 1 and "resumption handle" in refused[0].close_reason
+            assert bot.llm.session_id != old
+            await until(lambda: len(bot.history()) >= 2, "the seed")
+            assert [(t["role"], t["text"]) for t in bot.history()] == said
+            refused = [s for s in bot.connections() if s["close_code"] == 1008]
+            assert len(refused) == 1 and "resumption handle" in refused[0]["close_reason"]
             (event,) = bot.log.events(SessionEvent.RECONNECTED)
             assert event.detail == "started a fresh session seeded with the conversation so far"
             await wait_connected(bot)
@@ -548,33 +635,32 @@ async def test_a_handle_refused_after_an_emulator_restart_falls_back_to_seeding_
 # The outbox bound and the retry schedule, without a server
 
 
-def service(**options: Any) -> ResilientGeminiLiveLLMService:
-    return ResilientGeminiLiveLLMService(
-        api_key="unused",
-        settings=ResilientGeminiLiveLLMService.Settings(model="models/" + MODEL),
-        **options,
-    )
-
-
 def pcm_blob(seconds: float) -> Blob:
     return Blob(data=b"\x01\x00" * int(INPUT_RATE * seconds), mime_type="audio/pcm;rate=16000")
 
 
 async def test_the_outbox_drops_only_old_audio_and_stale_video_and_keeps_the_order() -> None:
-    llm = service(max_queued_audio_secs=1.0)
-    send = llm._submit
-    await send("send_realtime_input", {"audio": pcm_blob(0.5)})
-    await send("send_realtime_input", {"text": "first"})
-    await send("send_realtime_input", {"video": Blob(data=b"1", mime_type="image/jpeg")})
-    await send("send_realtime_input", {"audio": pcm_blob(0.5)})
+    async def no_socket(item: Outgoing) -> bool:
+        return False
+
+    outbox = Outbox(no_socket, max_audio_secs=1.0)
+
+    async def closed() -> None:
+        pass
+
+    session = SessionFacade(outbox, lambda: None, closed)
+    await session.send_realtime_input(audio=pcm_blob(0.5))
+    await session.send_realtime_input(text="first")
+    await session.send_realtime_input(video=Blob(data=b"1", mime_type="image/jpeg"))
+    await session.send_realtime_input(audio=pcm_blob(0.5))
     response = FunctionResponse(id="call-1", name="tool", response={"ok": True})
-    await send("send_tool_response", {"function_responses": response})
-    await send("send_realtime_input", {"video": Blob(data=b"2", mime_type="image/jpeg")})
-    await send("send_realtime_input", {"audio": pcm_blob(0.5)})
-    await send("send_client_content", {"turn_complete": True})
-    await send("send_realtime_input", {"audio_stream_end": True})
-    kinds = [(q.kind, q.kwargs.get("text") or q.kwargs.get("video")) for q in llm._queue]
-    assert [k for k, _ in kinds] == [
+    await session.send_tool_response(function_responses=response)
+    await session.send_realtime_input(video=Blob(data=b"2", mime_type="image/jpeg"))
+    await session.send_realtime_input(audio=pcm_blob(0.5))
+    await session.send_client_content(turn_complete=True)
+    await session.send_realtime_input(audio_stream_end=True)
+    queued = outbox.queued()
+    assert [q.kind for q in queued] == [
         "text",
         "audio",
         "tool_response",
@@ -583,17 +669,16 @@ async def test_the_outbox_drops_only_old_audio_and_stale_video_and_keeps_the_ord
         "client_content",
         "audio_stream_end",
     ], "the oldest audio and the older video frame went; text and the result stayed, in order"
-    assert kinds[3][1].data == b"2"
-    assert llm._dropped_audio_secs == pytest.approx(0.5)
+    assert queued[3].payload[1]["video"].data == b"2"
+    assert outbox.dropped_audio_secs == pytest.approx(0.5)
 
 
 def test_retries_back_off_exponentially_with_jitter_up_to_the_ceiling() -> None:
-    llm = service(
-        reconnect_base_delay_secs=0.25, reconnect_max_delay_secs=2.0, reconnect_jitter=0.2
-    )
-    assert llm._retry_delay(1, after_healthy=True) == 0.0, "one lost socket is retried at once"
+    policy = RetryPolicy(base_delay_secs=0.25, max_delay_secs=2.0, jitter=0.2)
+    rng = random.Random(7)
+    assert policy.delay(1, after_healthy=True, rng=rng) == 0.0, "one lost socket: at once"
     for attempt, nominal in [(1, 0.25), (2, 0.5), (3, 1.0), (4, 2.0), (5, 2.0), (9, 2.0)]:
-        delays = [llm._retry_delay(attempt, after_healthy=False) for _ in range(200)]
+        delays = [policy.delay(attempt, after_healthy=False, rng=rng) for _ in range(200)]
         assert min(delays) >= nominal * 0.8 - 1e-9
         assert max(delays) <= min(2.0, nominal * 1.2) + 1e-9
         assert len(set(delays)) > 50, "jittered"

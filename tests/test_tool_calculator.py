@@ -2,41 +2,19 @@
 
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper
-from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.services.llm_service import FunctionCallParams
+from tool_fakes import result_of
 
 from bots.tools.calculator import CalculatorError, calculate, evaluate
 
 pytestmark = pytest.mark.unit
 
 DISALLOWED = "Only numbers and + - * / ** ( ) are allowed."
-
-
-async def call_like_pipecat(function: Any, **arguments: Any) -> Any:
-    """Invoke a direct function the way LLMService does and return what it reported."""
-    results: list[Any] = []
-
-    async def result_callback(result: Any, *, properties: Any = None) -> None:
-        results.append(result)
-
-    params = FunctionCallParams(
-        function_name=function.__name__,
-        tool_call_id="call-1",
-        arguments=arguments,
-        llm=cast(Any, None),
-        pipeline_worker=cast(Any, None),
-        context=LLMContext(),
-        result_callback=result_callback,
-    )
-    await DirectFunctionWrapper(function).invoke(args=arguments, params=params)
-    assert len(results) == 1, "a direct function must report exactly one result"
-    return results[0]
 
 
 def refusal(expression: str) -> str:
@@ -241,14 +219,12 @@ def test_calculate_is_a_blocking_tool() -> None:
 
 
 async def test_the_direct_function_delivers_the_result_through_the_result_callback() -> None:
-    assert await call_like_pipecat(calculate, expression="12 * 7") == {
+    assert await result_of(calculate, expression="12 * 7") == {
         "expression": "12 * 7",
         "result": 84,
     }
 
 
 async def test_the_direct_function_reports_refusals_as_error_results() -> None:
-    assert await call_like_pipecat(calculate, expression="1/0") == {"error": "Division by zero."}
-    assert await call_like_pipecat(calculate, expression="__import__('os')") == {
-        "error": DISALLOWED
-    }
+    assert await result_of(calculate, expression="1/0") == {"error": "Division by zero."}
+    assert await result_of(calculate, expression="__import__('os')") == {"error": DISALLOWED}

@@ -4,19 +4,22 @@ Calls are made by `ScriptedLLM`, an `LLMService` whose "model" is a frame: Pipec
 function-call machinery (`run_function_calls`, the broadcast of `FunctionCallsStartedFrame`,
 `FunctionCallInProgressFrame`, `FunctionCallResultFrame` and `FunctionCallCancelFrame`, the
 cancellation on `InterruptionFrame`) runs the registry's wrapped tools exactly as it does under
-Gemini Live. The last tests put the real `GeminiLiveLLMService` in front of the emulator.
+Gemini Live. The last tests put the real Gemini Live services in front of the emulator.
+
+Nothing sleeps between the frames sent: `frame_runner.WaitFor` waits until what the test needs
+to have happened has come out of the pipeline (a call announced, a frame passed on).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from emulator_helpers import post, wait_session
+from frame_runner import WaitFor, run_frames
 from pipecat.adapters.llm.schemas.direct_function import tool_options
 from pipecat.frames.frames import (
     DataFrame,
@@ -48,15 +51,16 @@ from pipecat.processors.frameworks.rtvi.observer import RTVIFunctionCallReportLe
 from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService, GeminiModalities
 from pipecat.services.llm_service import FunctionCallParams, LLMService
 from pipecat.services.settings import LLMSettings
-from pipecat.tests.utils import SleepFrame, run_test
+from pipecat.tests.utils import run_test
 from pipecat.workers.runner import WorkerRunner
 
+from bots.gemini_live.service import GeminiLiveStage
 from bots.tools import calculate
 from emulator.client import http_options
 from emulator.server import Running
 from processors.frames import ToolCallEvent, ToolCallEventFrame, ToolOutcome
 from processors.tool_calls import TOOL_ACTIVITY, ToolCallProcessor, report_levels
-from processors.tool_registry import ToolRegistry, ToolSchedulingGeminiLiveLLMService
+from toolcalls import ToolRegistry
 
 pytestmark = pytest.mark.unit
 
@@ -226,7 +230,29 @@ def without_metadata(frames: Sequence[Frame]) -> list[Frame]:
     ]
 
 
-SETTLE = SleepFrame(sleep=0.15)
+def calls_ended(count: int, *, within: float = 10.0) -> WaitFor:
+    """Wait until ``count`` calls have been announced as ended (in the browser's messages)."""
+
+    def announced(down: list[Frame]) -> bool:
+        return (
+            sum(
+                isinstance(f, RTVIServerMessageFrame) and f.data.get("status") != "started"
+                for f in down
+            )
+            >= count
+        )
+
+    return WaitFor(announced, f"{count} call(s) announced as ended", within)
+
+
+def running(registry: ToolRegistry) -> WaitFor:
+    """Wait until a call of the registry's is running."""
+    return WaitFor(lambda _down: registry.running(), "the call to run")
+
+
+def passed_on(frame: Frame) -> WaitFor:
+    """Wait until ``frame`` has come out of the pipeline."""
+    return WaitFor(lambda down: frame in down, f"the {type(frame).__name__} to pass")
 
 
 # --- pass-through ------------------------------------------------------------------------
@@ -276,9 +302,12 @@ async def test_calls_of_tools_the_registry_does_not_own_get_no_tool_activity() -
 
 async def test_a_successful_call_is_announced_when_it_starts_and_when_it_ends() -> None:
     _, pipeline = scripted()
-    down, up = await run_test(
+    down, up = await run_frames(
         pipeline,
-        frames_to_send=[ModelCallsFrame("calculate", "c1", {"expression": "6 * 7"}), SETTLE],
+        frames_to_send=[
+            ModelCallsFrame("calculate", "c1", {"expression": "6 * 7"}),
+            calls_ended(1),
+        ],
     )
     down = without_metadata(down)
     assert [type(f) for f in down] == [
@@ -321,7 +350,9 @@ async def test_a_successful_call_is_announced_when_it_starts_and_when_it_ends() 
 
 async def test_arguments_stay_out_of_the_browser_unless_the_tool_is_marked_safe() -> None:
     _, pipeline = scripted()
-    down, _ = await run_test(pipeline, frames_to_send=[ModelCallsFrame("ping", "p1", {}), SETTLE])
+    down, _ = await run_frames(
+        pipeline, frames_to_send=[ModelCallsFrame("ping", "p1", {}), calls_ended(1)]
+    )
     messages = [activity(f) for f in down if isinstance(f, RTVIServerMessageFrame)]
     assert [m["status"] for m in messages] == ["started", "ok"]
     assert all("arguments" not in m for m in messages)
@@ -348,7 +379,7 @@ async def test_a_call_that_goes_wrong_is_answered_and_announced_with_how_it_ende
     call: ModelCallsFrame, status: str, error: str
 ) -> None:
     _, pipeline = scripted()
-    down, _ = await run_test(pipeline, frames_to_send=[call, SETTLE])
+    down, _ = await run_frames(pipeline, frames_to_send=[call, calls_ended(1)])
     down = without_metadata(down)
     assert [type(f) for f in down] == [
         FunctionCallsStartedFrame,
@@ -377,13 +408,15 @@ def hanging() -> tuple[ToolRegistry, Pipeline]:
 
 async def test_a_call_cancelled_by_an_interruption_is_announced_after_pipecat_cancels_it() -> None:
     registry, pipeline = hanging()
-    down, _ = await run_test(
+    interruption = InterruptionFrame()
+    down, _ = await run_frames(
         pipeline,
         frames_to_send=[
             ModelCallsFrame("get_stock_price", "s2", {"symbol": "ACME"}),
-            SleepFrame(sleep=0.05),
-            InterruptionFrame(),
-            SETTLE,
+            running(registry),
+            interruption,
+            calls_ended(1),
+            passed_on(interruption),
         ],
     )
     down = without_metadata(down)
@@ -403,13 +436,13 @@ async def test_a_call_cancelled_by_an_interruption_is_announced_after_pipecat_ca
 
 async def test_a_call_cancelled_by_the_model_is_answered_once_and_announced() -> None:
     registry, pipeline = hanging()
-    down, _ = await run_test(
+    down, _ = await run_frames(
         pipeline,
         frames_to_send=[
             ModelCallsFrame("get_stock_price", "s3", {"symbol": "ACME"}),
-            SleepFrame(sleep=0.05),
+            running(registry),
             ModelCancelsFrame("s3"),
-            SETTLE,
+            calls_ended(1),
         ],
     )
     down = without_metadata(down)
@@ -431,8 +464,9 @@ async def test_a_call_cancelled_by_the_model_is_answered_once_and_announced() ->
 
 async def test_a_non_blocking_tools_progress_passes_and_it_is_announced_once_at_the_end() -> None:
     _, pipeline = scripted()
-    down, _ = await run_test(
-        pipeline, frames_to_send=[ModelCallsFrame("download_report", "d1", {"name": "q3"}), SETTLE]
+    down, _ = await run_frames(
+        pipeline,
+        frames_to_send=[ModelCallsFrame("download_report", "d1", {"name": "q3"}), calls_ended(1)],
     )
     down = without_metadata(down)
     assert [type(f) for f in down] == [
@@ -459,9 +493,12 @@ async def test_a_call_pipecat_cancels_before_the_registry_runs_it_is_still_annou
         function_name="calculate", tool_call_id="c9", arguments={"expression": "1"}
     )
     cancel = FunctionCallCancelFrame(function_name="calculate", tool_call_id="c9")
-    down, _ = await run_test(
+    started = WaitFor(
+        lambda down: any(isinstance(f, RTVIServerMessageFrame) for f in down), "the start"
+    )
+    down, _ = await run_frames(
         ToolCallProcessor(registry),
-        frames_to_send=[in_progress, SleepFrame(sleep=0.02), cancel],
+        frames_to_send=[in_progress, started, cancel],
         expected_down_frames=[
             FunctionCallInProgressFrame,
             RTVIServerMessageFrame,
@@ -480,18 +517,19 @@ async def test_a_call_pipecat_cancels_before_the_registry_runs_it_is_still_annou
 # --- turns and loops ---------------------------------------------------------------------
 
 
-def four_pings(between: Frame | None) -> list[Frame]:
-    frames: list[Frame] = []
+def four_pings(between: Frame | None) -> list[Frame | WaitFor]:
+    """Four identical calls, each announced before the next; ``between`` before the last."""
+    frames: list[Frame | WaitFor] = []
     for i in range(4):
         if i == 3 and between is not None:
-            frames += [between, SleepFrame(sleep=0.04)]
-        frames += [ModelCallsFrame("ping", f"p{i}", {}), SleepFrame(sleep=0.04)]
-    return [*frames, SETTLE]
+            frames += [between, passed_on(between)]
+        frames += [ModelCallsFrame("ping", f"p{i}", {}), calls_ended(i + 1)]
+    return frames
 
 
 async def test_the_fourth_identical_call_in_one_turn_is_refused_and_announced() -> None:
     _, pipeline = scripted()
-    down, _ = await run_test(pipeline, frames_to_send=four_pings(None))
+    down, _ = await run_frames(pipeline, frames_to_send=four_pings(None))
     outcomes = [outcome for _, outcome, _ in finished(down)]
     assert outcomes == ["ok", "ok", "ok", "refused_repeat"]
     results = [f.result for f in down if isinstance(f, FunctionCallResultFrame)]
@@ -510,7 +548,7 @@ async def test_the_fourth_identical_call_in_one_turn_is_refused_and_announced() 
 )
 async def test_a_new_user_turn_lets_the_same_call_run_again(turn_frame: Frame) -> None:
     _, pipeline = scripted()
-    down, _ = await run_test(pipeline, frames_to_send=four_pings(turn_frame))
+    down, _ = await run_frames(pipeline, frames_to_send=four_pings(turn_frame))
     assert [outcome for _, outcome, _ in finished(down)] == ["ok", "ok", "ok", "ok"]
     assert turn_frame in down  # passed on, not consumed
 
@@ -520,14 +558,13 @@ async def test_a_new_user_turn_lets_the_same_call_run_again(turn_frame: Frame) -
 
 async def test_a_call_no_pipecat_frame_settles_is_announced_after_the_grace_period() -> None:
     _, pipeline = scripted(settle_grace_secs=0.02)
-    started = time.monotonic()
-    down, _ = await run_test(
-        pipeline, frames_to_send=[CallOutsidePipecatFrame("ping", "q1"), SETTLE]
+    # Announced within 5 s, or the wait fails (the grace is 0.02 s).
+    down, _ = await run_frames(
+        pipeline, frames_to_send=[CallOutsidePipecatFrame("ping", "q1"), calls_ended(1, within=5)]
     )
     down = without_metadata(down)
     assert [type(f) for f in down] == [ToolCallEventFrame, RTVIServerMessageFrame]
     assert finished(down) == [("ping", "ok", None)]
-    assert time.monotonic() - started < 5
 
 
 async def test_pending_announcements_are_flushed_before_the_end_frame() -> None:
@@ -539,9 +576,9 @@ async def test_pending_announcements_are_flushed_before_the_end_frame() -> None:
 async def test_the_processor_stops_listening_when_it_is_cleaned_up() -> None:
     registry = ToolRegistry()
     processor = ToolCallProcessor(registry)
-    assert len(registry._listeners) == 1
+    assert len(registry.listeners) == 1
     await run_test(processor, frames_to_send=[])
-    assert registry._listeners == []
+    assert registry.listeners == ()
 
 
 # --- end to end: the real Gemini Live service and the emulator ---------------------------
@@ -608,6 +645,7 @@ def tool_calls_of(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return summary["tool_calls"]
 
 
+@pytest.mark.emulator
 async def test_a_hanging_tool_times_out_through_gemini_live_and_the_next_question_is_answered(
     emulator: Running,
 ) -> None:
@@ -664,11 +702,12 @@ async def test_a_hanging_tool_times_out_through_gemini_live_and_the_next_questio
     assert any(isinstance(f, LLMTextFrame) and "84" in f.text for f in frames)
 
 
+@pytest.mark.emulator
 @pytest.mark.parametrize(
     ("service_class", "expected"),
     [
         (
-            ToolSchedulingGeminiLiveLLMService,
+            GeminiLiveStage,
             {
                 "notify_interrupt": (False, "INTERRUPT"),
                 "notify_when_idle": (False, "WHEN_IDLE"),
@@ -686,7 +725,7 @@ async def test_a_hanging_tool_times_out_through_gemini_live_and_the_next_questio
             },
         ),
     ],
-    ids=["ToolSchedulingGeminiLiveLLMService", "pipecat-alone"],
+    ids=["GeminiLiveStage", "pipecat-alone"],
 )
 async def test_non_blocking_results_reach_gemini_with_the_scheduling_each_tool_asks_for(
     emulator: Running,

@@ -1,13 +1,11 @@
 """The world clock tool: city and zone lookup, DST-aware times, and the Pipecat wrapper."""
 
 from datetime import UTC, datetime
-from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
 from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper
-from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.services.llm_service import FunctionCallParams
+from tool_fakes import result_of
 
 from bots.tools.clock import CITY_TIME_ZONES, current_time, get_current_time
 
@@ -15,27 +13,6 @@ pytestmark = pytest.mark.unit
 
 # Wednesday 25 November 2026, 13:15 UTC.
 NOVEMBER_INSTANT = datetime(2026, 11, 25, 13, 15, tzinfo=UTC)
-
-
-async def call_like_pipecat(function: Any, **arguments: Any) -> Any:
-    """Invoke a direct function the way LLMService does and return what it reported."""
-    results: list[Any] = []
-
-    async def result_callback(result: Any, *, properties: Any = None) -> None:
-        results.append(result)
-
-    params = FunctionCallParams(
-        function_name=function.__name__,
-        tool_call_id="call-1",
-        arguments=arguments,
-        llm=cast(Any, None),
-        pipeline_worker=cast(Any, None),
-        context=LLMContext(),
-        result_callback=result_callback,
-    )
-    await DirectFunctionWrapper(function).invoke(args=arguments, params=params)
-    assert len(results) == 1, "a direct function must report exactly one result"
-    return results[0]
 
 
 def test_tokyo_at_a_fixed_instant_is_nine_hours_ahead_of_utc() -> None:
@@ -196,7 +173,7 @@ def test_get_current_time_is_a_blocking_tool() -> None:
 async def test_the_direct_function_delivers_the_time_through_the_result_callback() -> None:
     tokyo = ZoneInfo("Asia/Tokyo")
     before = datetime.now(tokyo)
-    result = await call_like_pipecat(get_current_time, place="Tokyo")
+    result = await result_of(get_current_time, place="Tokyo")
     after = datetime.now(tokyo)
     assert set(result) == {"place", "timezone", "time", "date", "weekday", "utc_offset"}
     assert (result["timezone"], result["utc_offset"]) == ("Asia/Tokyo", "+09:00")
@@ -206,5 +183,5 @@ async def test_the_direct_function_delivers_the_time_through_the_result_callback
 
 
 async def test_the_direct_function_reports_an_unknown_place_as_a_result() -> None:
-    result = await call_like_pipecat(get_current_time, place="Mars/Olympus")
+    result = await result_of(get_current_time, place="Mars/Olympus")
     assert result["error"].startswith("Unknown city or time zone: 'Mars/Olympus'.")

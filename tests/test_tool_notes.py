@@ -4,39 +4,24 @@ import asyncio
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
+from emulator_helpers import wait_session
 from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper
-from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
-from pipecat.services.llm_service import FunctionCallParams
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.services.google.gemini_live.llm import GeminiLiveLLMSettings
+from pipecat.workers.runner import WorkerRunner
+from tool_fakes import result_of
 
+from bots.gemini_live.service import GeminiLiveStage
 from bots.tools import assistant_tools, calculate, get_current_time
 from bots.tools.notes import MAX_NOTE_CHARS, NotesStore, make_notes_tools
+from emulator.client import http_options
+from emulator.server import Running
 
 pytestmark = pytest.mark.unit
-
-
-async def call_like_pipecat(function: Any, **arguments: Any) -> Any:
-    """Invoke a direct function the way LLMService does and return what it reported."""
-    results: list[Any] = []
-
-    async def result_callback(result: Any, *, properties: Any = None) -> None:
-        results.append(result)
-
-    params = FunctionCallParams(
-        function_name=function.__name__,
-        tool_call_id="call-1",
-        arguments=arguments,
-        llm=cast(Any, None),
-        pipeline_worker=cast(Any, None),
-        context=LLMContext(),
-        result_callback=result_callback,
-    )
-    await DirectFunctionWrapper(function).invoke(args=arguments, params=params)
-    assert len(results) == 1, "a direct function must report exactly one result"
-    return results[0]
 
 
 @pytest.fixture
@@ -187,18 +172,18 @@ def test_the_database_uses_write_ahead_logging(store: NotesStore) -> None:
 
 async def test_remember_note_saves_and_reports_the_users_note_count(store: NotesStore) -> None:
     tools = tools_by_name(store, "ana")
-    assert await call_like_pipecat(tools["remember_note"], text="the locker code is 4711") == {
+    assert await result_of(tools["remember_note"], text="the locker code is 4711") == {
         "saved": "the locker code is 4711",
         "count": 1,
     }
-    assert await call_like_pipecat(tools["remember_note"], text="my favorite color is blue") == {
+    assert await result_of(tools["remember_note"], text="my favorite color is blue") == {
         "saved": "my favorite color is blue",
         "count": 2,
     }
 
 
 async def test_remember_note_with_empty_text_returns_an_error_result(store: NotesStore) -> None:
-    result = await call_like_pipecat(tools_by_name(store, "ana")["remember_note"], text="  ")
+    result = await result_of(tools_by_name(store, "ana")["remember_note"], text="  ")
     assert set(result) == {"error"}
     assert store.list("ana") == []
 
@@ -207,36 +192,34 @@ async def test_recall_notes_returns_all_notes_or_the_matching_ones(store: NotesS
     store.add("ana", "my favorite color is blue")
     store.add("ana", "the locker code is 4711")
     recall = tools_by_name(store, "ana")["recall_notes"]
-    assert await call_like_pipecat(recall) == {
+    assert await result_of(recall) == {
         "notes": ["my favorite color is blue", "the locker code is 4711"]
     }
-    assert await call_like_pipecat(recall, query="Color") == {
-        "notes": ["my favorite color is blue"]
-    }
-    assert await call_like_pipecat(recall, query="passport") == {"notes": []}
+    assert await result_of(recall, query="Color") == {"notes": ["my favorite color is blue"]}
+    assert await result_of(recall, query="passport") == {"notes": []}
 
 
 async def test_forget_notes_reports_how_many_notes_it_deleted(store: NotesStore) -> None:
     store.add("ana", "my favorite color is blue")
     store.add("ana", "the locker code is 4711")
     forget = tools_by_name(store, "ana")["forget_notes"]
-    assert await call_like_pipecat(forget, query="locker") == {"forgotten": 1}
-    assert await call_like_pipecat(forget) == {"forgotten": 1}
+    assert await result_of(forget, query="locker") == {"forgotten": 1}
+    assert await result_of(forget) == {"forgotten": 1}
     assert store.list("ana") == []
 
 
 async def test_the_tools_only_ever_see_the_user_they_were_made_for(store: NotesStore) -> None:
     ana, bo = tools_by_name(store, "ana"), tools_by_name(store, "bo")
-    await call_like_pipecat(ana["remember_note"], text="ana's diary")
-    await call_like_pipecat(bo["remember_note"], text="bo's diary")
-    assert await call_like_pipecat(bo["recall_notes"], query="diary") == {"notes": ["bo's diary"]}
-    assert await call_like_pipecat(bo["forget_notes"], query="all") == {"forgotten": 1}
+    await result_of(ana["remember_note"], text="ana's diary")
+    await result_of(bo["remember_note"], text="bo's diary")
+    assert await result_of(bo["recall_notes"], query="diary") == {"notes": ["bo's diary"]}
+    assert await result_of(bo["forget_notes"], query="all") == {"forgotten": 1}
     assert texts(store.list("ana")) == ["ana's diary"]
 
 
 async def test_concurrent_saves_from_worker_threads_are_all_kept(store: NotesStore) -> None:
     remember = tools_by_name(store, "ana")["remember_note"]
-    await asyncio.gather(*(call_like_pipecat(remember, text=f"note {i}") for i in range(40)))
+    await asyncio.gather(*(result_of(remember, text=f"note {i}") for i in range(40)))
     assert sorted(texts(store.list("ana"))) == sorted(f"note {i}" for i in range(40))
 
 
@@ -300,32 +283,36 @@ def test_assistant_tools_come_in_a_stable_order(store: NotesStore) -> None:
     assert assistant_tools(store, "ana")[:2] == [get_current_time, calculate]
 
 
-def test_gemini_live_registers_the_tools_and_declares_only_remember_note_non_blocking(
-    store: NotesStore,
+@pytest.mark.emulator
+async def test_gemini_live_registers_the_tools_and_declares_only_remember_note_non_blocking(
+    store: NotesStore, emulator: Running
 ) -> None:
-    # Uses Pipecat-internal hooks (pinned to 1.14) to run exactly what the service does
-    # when a context arrives: auto-register the advertised direct functions, then tag the
-    # declarations it sends in the Live setup message.
-    tools = assistant_tools(store, "ana")
-    llm = GeminiLiveLLMService(
+    # What the stage declares in the Live setup message, as the emulator received it: the
+    # handlers are registered before the stage connects, so `remember_note`
+    # (`cancel_on_interruption=False`) is NON_BLOCKING on a model that has NON_BLOCKING tools.
+    llm = GeminiLiveStage(
         api_key="test-key",
-        tools=tools,
-        settings=GeminiLiveLLMService.Settings(
+        tools=assistant_tools(store, "ana"),
+        http_options=http_options(emulator.base_url, emulator.certs.ca),
+        settings=GeminiLiveLLMSettings(
             model="models/gemini-2.5-flash-native-audio-preview-12-2025"
         ),
     )
-    llm._register_advertised_tool_handlers(tools)
-    assert {name: item.cancel_on_interruption for name, item in llm._functions.items()} == {
-        "get_current_time": True,
-        "calculate": True,
-        "remember_note": False,
-        "recall_notes": True,
-        "forget_notes": True,
+    worker = PipelineWorker(Pipeline([llm]), enable_rtvi=False, idle_timeout_secs=None)
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run())
+    try:
+        session = await wait_session(emulator, lambda s: s["config"] is not None)
+    finally:
+        await worker.cancel()
+        await asyncio.wait_for(task, 10)
+    behaviors = {tool["name"]: tool["behavior"] for tool in session["config"]["tools"]}
+    # The emulator reports an untagged declaration as BLOCKING (what Gemini 2.5 does with it).
+    assert behaviors == {
+        "get_current_time": "BLOCKING",
+        "calculate": "BLOCKING",
+        "remember_note": "NON_BLOCKING",
+        "recall_notes": "BLOCKING",
+        "forget_notes": "BLOCKING",
     }
-    declarations = llm.get_llm_adapter().from_standard_tools(llm._tools_from_init)
-    llm._tag_tool_behaviors(declarations)
-    behaviors = {
-        decl["name"]: decl.get("behavior") for decl in declarations[0]["function_declarations"]
-    }
-    assert behaviors["remember_note"] == "NON_BLOCKING"
-    assert {behaviors[name] for name in behaviors if name != "remember_note"} == {None}

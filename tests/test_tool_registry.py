@@ -1,8 +1,7 @@
 """The tool registry: every call validated, bounded, answered exactly once, and recorded.
 
-The wrapped functions are called the way Pipecat's `LLMService` calls a direct function:
-`DirectFunctionWrapper(fn).invoke(args=..., params=FunctionCallParams(...))`, with a
-`result_callback` that records what the model would be sent.
+The wrapped functions are called the way Pipecat's `LLMService` calls a direct function (see
+`tool_fakes`), with a `result_callback` that records what the model would be sent.
 """
 
 from __future__ import annotations
@@ -11,9 +10,8 @@ import asyncio
 import inspect
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,73 +19,15 @@ from hypothesis import strategies as st
 from loguru import logger
 from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper, tool_options
 from pipecat.frames.frames import FunctionCallResultProperties
-from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.llm_service import FunctionCallParams
+from tool_fakes import call_like_pipecat, start_call
 
-from bots.gemini import adapt_tools
+from bots.gemini_live.config import adapt_tools
 from bots.tools import NotesStore, assistant_tools, calculate
 from processors.frames import ToolCallEvent, ToolOutcome
-from processors.tool_registry import (
-    BACKSTOP_GRACE_SECS,
-    CANCELLED_RESULT,
-    RunningCall,
-    ToolRegistry,
-)
+from toolcalls import BACKSTOP_GRACE_SECS, CANCELLED_RESULT, RunningCall, ToolRegistry
 
 pytestmark = pytest.mark.unit
-
-
-@dataclass
-class Delivered:
-    """One result the model would be sent."""
-
-    result: Any
-    properties: FunctionCallResultProperties | None
-
-
-@dataclass
-class Call:
-    """One call made like Pipecat makes it: what was delivered, and the params it was given."""
-
-    params: FunctionCallParams
-    delivered: list[Delivered]
-
-
-def make_call(name: str, arguments: dict[str, Any], call_id: str = "call-1") -> Call:
-    delivered: list[Delivered] = []
-
-    async def result_callback(
-        result: Any, *, properties: FunctionCallResultProperties | None = None
-    ) -> None:
-        delivered.append(Delivered(result, properties))
-
-    params = FunctionCallParams(
-        function_name=name,
-        tool_call_id=call_id,
-        arguments=arguments,
-        llm=cast(Any, None),
-        pipeline_worker=cast(Any, None),
-        context=LLMContext(),
-        result_callback=result_callback,
-    )
-    return Call(params, delivered)
-
-
-async def call_like_pipecat(
-    tool: Any, call_id: str = "call-1", **arguments: Any
-) -> list[Delivered]:
-    """Invoke a wrapped tool as `LLMService._run_function_call` does; return what was sent."""
-    call = make_call(tool.__name__, arguments, call_id)
-    await DirectFunctionWrapper(tool).invoke(args=arguments, params=call.params)
-    return call.delivered
-
-
-def start_call(tool: Any, call_id: str = "call-1", **arguments: Any) -> tuple[asyncio.Task, Call]:
-    call = make_call(tool.__name__, arguments, call_id)
-    task = asyncio.create_task(
-        DirectFunctionWrapper(tool).invoke(args=arguments, params=call.params)
-    )
-    return task, call
 
 
 @pytest.fixture
@@ -178,7 +118,8 @@ def test_a_non_blocking_tool_stays_non_blocking_for_pipecat(tmp_path: Path) -> N
 async def test_a_wrapped_tool_still_works_when_the_bot_runs_it_as_a_blocking_tool(
     tmp_path: Path, events: list[ToolCallEvent], registry: ToolRegistry
 ) -> None:
-    # Gemini 3.1 has no NON_BLOCKING tools: bots.gemini.adapt_tools wraps such a tool again.
+    # Gemini 3.1 has no NON_BLOCKING tools: bots.gemini_live.config.adapt_tools wraps such a
+    # tool again.
     with NotesStore(tmp_path / "notes.sqlite") as store:
         wrapped = registry.wrap_all(assistant_tools(store, "ana"))
         adapted = {t.__name__: t for t in adapt_tools(wrapped, "gemini-3.1-flash-live-preview")}
@@ -473,15 +414,19 @@ async def test_a_per_tool_timeout_overrides_the_registry_default(
 ) -> None:
     registry = ToolRegistry(timeout_secs=0.05)
     registry.add_listener(events.append)
-
-    async def slow_but_fine(params: FunctionCallParams) -> None:
-        """Take a while."""
-        await asyncio.sleep(0.15)
-        await params.result_callback({"done": True})
+    # A deadline of the registry's default, run alongside: once it has passed, the patient
+    # tool has outlived the default too (no sleep guesses how long that takes).
+    default_deadline = ToolRegistry(timeout_secs=0.05)
 
     async def hangs(params: FunctionCallParams) -> None:
         """Never finish."""
         await asyncio.Event().wait()
+
+    async def slow_but_fine(params: FunctionCallParams) -> None:
+        """Take longer than the registry's default deadline."""
+        (timed_out,) = await call_like_pipecat(default_deadline.wrap(hangs))
+        assert "timed out" in timed_out.result["error"]
+        await params.result_callback({"done": True})
 
     patient = registry.wrap(slow_but_fine, timeout_secs=2)
     strict = ToolRegistry(timeout_secs=30)
@@ -504,7 +449,7 @@ async def test_a_tool_that_swallows_its_cancellation_is_still_answered_as_timed_
     async def stubborn(params: FunctionCallParams) -> None:
         """Refuse to stop."""
         try:
-            await asyncio.sleep(10)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
             await params.result_callback({"too": "late"})
 
@@ -696,7 +641,7 @@ async def test_a_call_cancelled_by_the_model_stops_and_still_answers_once(
 async def test_a_model_cancellation_the_service_also_carries_out_is_recorded_as_the_models(
     registry: ToolRegistry, events: list[ToolCallEvent]
 ) -> None:
-    # A service that cancels through Pipecat too (bots.resilient_gemini does, on
+    # A service that cancels through Pipecat too (the Gemini Live stage does, on
     # toolCallCancellation) tells the registry first; Pipecat then settles the call itself.
     hanging = Hanging(registry)
     task, call = start_call(hanging.tool, "call-10", restaurant="Noma")

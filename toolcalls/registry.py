@@ -13,9 +13,9 @@ model's context. What a user of a voice bot also needs, and Pipecat does not do,
 - the same call repeated in a loop within one user turn is refused;
 - every call is recorded as a `ToolCallEvent` for the transcript and the browser.
 
-The wrapper keeps the function's name, signature, docstring and `@tool_options` attributes
-(`functools.wraps`), so Pipecat declares the same tool and still treats a
-`cancel_on_interruption=False` tool as NON_BLOCKING.
+The wrapper keeps the function's name, signature, docstring and `@tool_options` options
+(`functools.wraps`, then `tool_options` again with the registry's later deadline), so Pipecat
+declares the same tool and still treats a `cancel_on_interruption=False` tool as NON_BLOCKING.
 """
 
 from __future__ import annotations
@@ -23,97 +23,42 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import json
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from google.genai.types import FunctionResponse, FunctionResponseScheduling
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 from loguru import logger
-from pipecat.adapters.llm.schemas.direct_function import DirectFunction, DirectFunctionWrapper
+from pipecat.adapters.llm.schemas.direct_function import (
+    DirectFunction,
+    DirectFunctionWrapper,
+    tool_options,
+)
 from pipecat.frames.frames import FunctionCallResultProperties
-from pipecat.processors.frame_processor import FrameProcessorSetup
-from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
 from pipecat.services.llm_service import FunctionCallParams
 
 from processors.frames import ToolCallEvent, ToolOutcome
+from toolcalls.checks import (
+    RepeatCounter,
+    arguments_schema,
+    invalid_arguments,
+    unsendable_result,
+)
+from toolcalls.spec import (
+    BACKSTOP_GRACE_SECS,
+    CANCELLED_RESULT,
+    DEFAULT_MAX_REPEATS,
+    DEFAULT_MAX_RESULT_BYTES,
+    SCHEDULINGS,
+    RunningCall,
+    Scheduling,
+    ToolCallListener,
+    ToolSpec,
+    tool_options_of,
+)
 
-__all__ = [
-    "CANCELLED_RESULT",
-    "DEFAULT_MAX_REPEATS",
-    "DEFAULT_MAX_RESULT_BYTES",
-    "RunningCall",
-    "Scheduling",
-    "ToolCallListener",
-    "ToolRegistry",
-    "ToolSchedulingGeminiLiveLLMService",
-    "ToolSpec",
-]
-
-Scheduling = Literal["INTERRUPT", "WHEN_IDLE", "SILENT"]
-"""How Gemini Live treats a NON_BLOCKING tool's result: cut in, wait until idle, or just take it."""
-
-ToolCallListener = Callable[[ToolCallEvent], None]
-"""Called synchronously, from the tool's own task, once per finished call."""
-
-DEFAULT_MAX_RESULT_BYTES = 16 * 1024
-"""Largest result, as UTF-8 JSON, handed to the model; more only fills its context window."""
-
-DEFAULT_MAX_REPEATS = 3
-"""Identical calls (same name and arguments) allowed per user turn before the next is refused."""
-
-BACKSTOP_GRACE_SECS = 2.0
-"""Pipecat's own per-tool deadline is set this much later than ours, so ours fires first and
-answers the model; Pipecat's only catches a tool that ignores its cancellation."""
-
-MAX_DETAIL_CHARS = 300
-"""Longest validation message quoted to the model (it may quote a long argument back)."""
-
-CANCELLED_RESULT: dict[str, str] = {"error": "cancelled"}
-"""What the model is told about a call cancelled through `ToolRegistry.cancel`."""
-
-_SCHEDULINGS: tuple[str, ...] = ("INTERRUPT", "WHEN_IDLE", "SILENT")
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """One wrapped tool and the options the registry and the processor act on.
-
-    Attributes:
-        name: The tool's name as the model sees it (the function's ``__name__``).
-        function: The original direct function.
-        timeout_secs: The registry's deadline for one call; None means no deadline.
-        show_arguments: Whether the arguments may be shown in the browser.
-        scheduling: For a NON_BLOCKING tool, how Gemini should treat its results; None leaves
-            Pipecat's choice (WHEN_IDLE, or SILENT for a result sent with ``run_llm=False``).
-        cancel_on_interruption: Pipecat's option; False makes the tool NON_BLOCKING.
-        schema: The JSON schema of the arguments, as Pipecat declares them, closed to
-            additional properties.
-        validator: ``schema``, compiled once for every call.
-    """
-
-    name: str
-    function: DirectFunction
-    timeout_secs: float | None
-    show_arguments: bool
-    scheduling: Scheduling | None
-    cancel_on_interruption: bool
-    schema: dict[str, Any]
-    validator: Draft202012Validator = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class RunningCall:
-    """A call whose function is running now (see `ToolRegistry.running`)."""
-
-    call_id: str
-    name: str
-    cancel_on_interruption: bool
-    started_at: float
+__all__ = ["ToolRegistry"]
 
 
 @dataclass
@@ -165,11 +110,10 @@ class ToolRegistry:
             raise ValueError("max_repeats must be at least 1")
         self._timeout_secs = timeout_secs
         self._max_result_bytes = max_result_bytes
-        self._max_repeats = max_repeats
         self._clock = clock
         self._specs: dict[str, ToolSpec] = {}
         self._listeners: list[ToolCallListener] = []
-        self._repeats: Counter[tuple[str, str]] = Counter()
+        self._repeats = RepeatCounter(max_repeats)
         self._running: dict[str, _Call] = {}
 
     # ------------------------------------------------------------------ configuration
@@ -198,7 +142,7 @@ class ToolRegistry:
                 to the registry's default.
             show_arguments: Whether the browser may see the arguments of its calls.
             scheduling: For a NON_BLOCKING tool (``cancel_on_interruption=False``): INTERRUPT,
-                WHEN_IDLE or SILENT. INTERRUPT needs `ToolSchedulingGeminiLiveLLMService`.
+                WHEN_IDLE or SILENT. INTERRUPT needs the Gemini Live stage of `bots.gemini_live`.
 
         Returns:
             The wrapped function, to list in the service's or the context's ``tools``.
@@ -210,9 +154,10 @@ class ToolRegistry:
         wrapper = DirectFunctionWrapper(function)  # validates and derives Pipecat's schema
         if wrapper.name in self._specs:
             raise ValueError(f"A tool named {wrapper.name} is already registered")
-        if scheduling is not None and scheduling not in _SCHEDULINGS:
-            raise ValueError(f"scheduling must be one of {', '.join(_SCHEDULINGS)}")
-        cancel_on_interruption = getattr(function, "_pipecat_cancel_on_interruption", True)
+        if scheduling is not None and scheduling not in SCHEDULINGS:
+            raise ValueError(f"scheduling must be one of {', '.join(SCHEDULINGS)}")
+        declared = tool_options_of(function)
+        cancel_on_interruption = declared.cancel_on_interruption
         if scheduling is not None and cancel_on_interruption:
             raise ValueError(
                 f"{wrapper.name}: scheduling applies to NON_BLOCKING tools only; "
@@ -221,24 +166,18 @@ class ToolRegistry:
         timeout = (
             timeout_secs
             if timeout_secs is not None
-            else getattr(function, "_pipecat_timeout_secs", None) or self._timeout_secs
+            else declared.timeout_secs or self._timeout_secs
         )
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout_secs must be positive")
-        schema: dict[str, Any] = {
-            "type": "object",
-            "properties": wrapper.properties,
-            "required": wrapper.required,
-            "additionalProperties": False,
-        }
-        Draft202012Validator.check_schema(schema)
+        schema = arguments_schema(wrapper)
         spec = ToolSpec(
             name=wrapper.name,
             function=function,
             timeout_secs=timeout,
             show_arguments=show_arguments,
             scheduling=scheduling,
-            cancel_on_interruption=bool(cancel_on_interruption),
+            cancel_on_interruption=cancel_on_interruption,
             schema=schema,
             validator=Draft202012Validator(schema),
         )
@@ -250,7 +189,12 @@ class ToolRegistry:
 
         if timeout is not None:
             # Pipecat reads this as the tool's own deadline, which beats the service default.
-            run_tool._pipecat_timeout_secs = timeout + BACKSTOP_GRACE_SECS  # type: ignore[attr-defined]
+            tool_options(
+                run_tool,
+                cancel_on_interruption=cancel_on_interruption,
+                timeout_secs=timeout + BACKSTOP_GRACE_SECS,
+                cancellable_by_llm=declared.cancellable_by_llm,
+            )
         return run_tool
 
     def wrap_all(self, functions: Iterable[DirectFunction], **options: Any) -> list[DirectFunction]:
@@ -268,6 +212,11 @@ class ToolRegistry:
     def add_listener(self, listener: ToolCallListener) -> None:
         """Call ``listener(event)`` for every finished call (synchronously; keep it quick)."""
         self._listeners.append(listener)
+
+    @property
+    def listeners(self) -> tuple[ToolCallListener, ...]:
+        """The listeners called for every finished call, in the order they were added."""
+        return tuple(self._listeners)
 
     def remove_listener(self, listener: ToolCallListener) -> None:
         """Stop calling ``listener``; unknown listeners are ignored."""
@@ -301,7 +250,7 @@ class ToolRegistry:
         registry answers it (without asking for a spoken reply) so Gemini is never left
         waiting on a BLOCKING call and Pipecat's context records how it ended.
 
-        A service that also cancels the call through Pipecat (``_cancel_function_call_tasks``)
+        A service that also cancels the call through Pipecat (the Gemini Live stage does)
         calls this first, in the same step: the call then ends by Pipecat's cancellation,
         which settles it (`FunctionCallCancelFrame`), and the registry only records that the
         model asked for it.
@@ -338,11 +287,11 @@ class ToolRegistry:
             started_at=time.time(),
             started=self._clock(),
         )
-        refusal = self._refusal(spec, arguments)
+        refusal = self._repeats.refusal(spec.name, arguments)
         if refusal is not None:
             await self._settle(call, ToolOutcome.REFUSED_REPEAT, error=refusal)
             return
-        problem = self._invalid(spec, arguments)
+        problem = invalid_arguments(spec, arguments)
         if problem is not None:
             await self._settle(call, ToolOutcome.INVALID_ARGUMENTS, error=problem)
             return
@@ -395,30 +344,6 @@ class ToolRegistry:
                     call, ToolOutcome.FAILED, error=f"The tool {spec.name} returned no result."
                 )
 
-    def _refusal(self, spec: ToolSpec, arguments: Mapping[str, Any]) -> str | None:
-        """Count this call in the turn; a message for the model when it is one repeat too many."""
-        key = (spec.name, json.dumps(arguments, sort_keys=True, default=repr))
-        self._repeats[key] += 1
-        count = self._repeats[key]
-        if count <= self._max_repeats:
-            return None
-        logger.warning(f"Refusing call #{count} of {spec.name} with the same arguments this turn")
-        return (
-            f"Refusing to repeat {spec.name} with the same arguments: it was already called "
-            f"{count - 1} times this turn. Use the results you have, or ask the user."
-        )
-
-    def _invalid(self, spec: ToolSpec, arguments: Mapping[str, Any]) -> str | None:
-        """A message for the model when the arguments do not fit the declared schema."""
-        error = best_match(spec.validator.iter_errors(dict(arguments)))
-        if error is None:
-            return None
-        where = "/".join(str(part) for part in error.absolute_path)
-        detail = f"{where}: {error.message}" if where else error.message
-        if len(detail) > MAX_DETAIL_CHARS:
-            detail = detail[: MAX_DETAIL_CHARS - 3] + "..."
-        return f"Invalid arguments for {spec.name}: {detail}"
-
     async def _on_result(
         self, call: _Call, result: Any, properties: FunctionCallResultProperties | None
     ) -> None:
@@ -428,7 +353,7 @@ class ToolRegistry:
         if call.settled or (call.scope is not None and call.scope.expired()):
             logger.warning(f"Tool {name} [{call.call_id}] reported after it ended; dropped")
             return
-        problem = self._unsendable(name, result)
+        problem = unsendable_result(name, result, self._max_result_bytes)
         if not is_final:
             if problem is not None:
                 logger.warning(f"Dropping an intermediate result of {name}: {problem}")
@@ -440,20 +365,6 @@ class ToolRegistry:
             await self._settle(call, ToolOutcome.FAILED, error=problem)
             return
         await self._settle(call, ToolOutcome.OK, result=result, properties=properties)
-
-    def _unsendable(self, name: str, result: Any) -> str | None:
-        """Why ``result`` cannot go to the model (not JSON, or too large), or None."""
-        try:
-            encoded = json.dumps(result, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError, RecursionError):
-            return f"The tool {name} returned a result that is not JSON."
-        size = len(encoded.encode("utf-8"))
-        if size > self._max_result_bytes:
-            return (
-                f"The tool {name} returned a result that is too large "
-                f"({size} bytes; the limit is {self._max_result_bytes})."
-            )
-        return None
 
     async def _settle_stopped(self, call: _Call) -> None:
         """Answer a call stopped by its deadline or by `cancel` (unless it already answered)."""
@@ -525,8 +436,8 @@ class ToolRegistry:
         Pipecat maps ``run_llm=False`` to SILENT and anything else to WHEN_IDLE, so the
         scheduling becomes ``run_llm`` wherever the function left it unset. INTERRUPT,
         which Pipecat cannot express, is also marked inside the response:
-        `ToolSchedulingGeminiLiveLLMService` reads the mark and sends the response with
-        ``scheduling=INTERRUPT``. Gemini's guides document ``scheduling`` inside the
+        the Gemini Live stage (`bots.gemini_live.tool_calls`) reads the mark and sends the
+        response with ``scheduling=INTERRUPT``. Gemini's guides document ``scheduling`` inside the
         response too, so the mark is harmless where nothing reads it.
         """
         scheduling = call.spec.scheduling
@@ -544,62 +455,3 @@ class ToolRegistry:
                 else {"value": payload, "scheduling": "INTERRUPT"}
             )
         await call.params.result_callback(payload, properties=properties)
-
-
-class ToolSchedulingGeminiLiveLLMService(GeminiLiveLLMService):
-    """Gemini Live whose NON_BLOCKING tools are declared, and scheduled, as they ask.
-
-    Two gaps in Pipecat 1.14, both closed here with the smallest override:
-
-    - The service connects in ``setup()``, before ``start()`` registers the handlers of the
-      tools given to its constructor, so those tools are declared without ``behavior:
-      NON_BLOCKING`` and Gemini runs them as blocking calls. The handlers are registered
-      before connecting.
-    - A NON_BLOCKING result goes out with ``scheduling`` WHEN_IDLE (or SILENT for
-      ``run_llm=False``), written over any ``scheduling`` the response carries. Gemini also
-      knows INTERRUPT: speak about the result at once, cutting off what the model is saying.
-      A response that asks for it is sent with INTERRUPT, both as the `FunctionResponse`
-      field and inside the response as Pipecat does; everything else goes through Pipecat.
-    """
-
-    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
-        """Register the constructor's tools, then connect (which declares them)."""
-        self._sync_registered_tool_handlers(None)
-        await super().setup(setup)
-
-    async def _tool_result(
-        self,
-        tool_call_id: str,
-        tool_name: str,
-        tool_result_message: dict[str, Any],
-        *,
-        is_final: bool = True,
-        spoken: bool = True,
-    ) -> None:
-        """Send a tool response, with INTERRUPT scheduling when the response asks for it."""
-        wants_interrupt = (
-            spoken
-            and tool_result_message.get("scheduling") == "INTERRUPT"
-            and self._supports_non_blocking_tools
-            and self._function_is_async(tool_name)
-        )
-        if not wants_interrupt:
-            await super()._tool_result(
-                tool_call_id, tool_name, tool_result_message, is_final=is_final, spoken=spoken
-            )
-            return
-        session = cast(Any, self._session)
-        if self._disconnecting or not session:
-            return
-        logger.debug(f"Sending tool result with INTERRUPT scheduling for {tool_call_id}")
-        response = FunctionResponse(
-            name=tool_name,
-            id=tool_call_id,
-            response=tool_result_message,
-            scheduling=FunctionResponseScheduling.INTERRUPT,
-            will_continue=not is_final,
-        )
-        try:
-            await session.send_tool_response(function_responses=response)
-        except Exception as exc:
-            await self._handle_send_error(exc)

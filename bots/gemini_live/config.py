@@ -1,0 +1,169 @@
+"""From the bot's settings to a Gemini Live stage, pointed at Gemini or at the emulator.
+
+The emulator and Gemini are the same stage with other `http_options`, so everything downstream
+is identical in tests, offline development and production.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from google.genai import types
+from loguru import logger
+from pipecat.adapters.llm.schemas.direct_function import tool_options
+from pipecat.services.google.gemini_live.llm import (
+    ContextWindowCompressionParams,
+    GeminiLiveLLMService,
+    GeminiLiveLLMSettings,
+    GeminiModalities,
+    GeminiVADParams,
+)
+
+from bots.gemini_live.options import StageOptions
+from bots.gemini_live.service import GeminiLiveStage
+from bots.settings import Settings
+from emulator.client import http_options as emulator_http_options
+from toolcalls.spec import tool_options_of
+
+EMULATOR_PLACEHOLDER_KEY = "local-emulator"
+
+
+def endpoint_http_options(settings: Settings) -> types.HttpOptions | None:
+    """`HttpOptions` for the emulator when one is configured; None means Google's endpoint."""
+    if settings.emulator_url:
+        if settings.emulator_ca is None:
+            raise ValueError("EMULATOR_CA must name the emulator's CA PEM when EMULATOR_URL is set")
+        return emulator_http_options(settings.emulator_url, settings.emulator_ca)
+    return None
+
+
+class _ModelProbe(GeminiLiveLLMService):
+    """A service that is only asked about its model (it builds no client)."""
+
+    def create_client(self) -> None:
+        pass
+
+
+@functools.cache
+def takes_non_blocking_tools(model: str) -> bool:
+    """Whether Pipecat declares NON_BLOCKING tools for this model (Pipecat's own answer).
+
+    The service's public `accepts_intermediate_function_call_results` follows the same model
+    gating as its NON_BLOCKING declarations and scheduling.
+    """
+    probe = _ModelProbe(api_key="unused", settings=GeminiLiveLLMSettings(model=f"models/{model}"))
+    return probe.accepts_intermediate_function_call_results
+
+
+def adapt_tools(tools: Sequence[Callable[..., Any]], model: str) -> list[Callable[..., Any]]:
+    """Run NON_BLOCKING tools as blocking ones on models without NON_BLOCKING, with one log line.
+
+    Pipecat 1.14 pushes an error for a `cancel_on_interruption=False` tool on Gemini 3.0-3.7, which
+    a user would see in the browser; the tool works fine as a blocking call, so it runs as one.
+    """
+    if takes_non_blocking_tools(model):
+        return list(tools)
+    adapted: list[Callable[..., Any]] = []
+    for tool in tools:
+        declared = tool_options_of(tool)
+        if declared.cancel_on_interruption:
+            adapted.append(tool)
+            continue
+        logger.info(f"{model} has no NON_BLOCKING tools: {tool.__name__} runs as a blocking tool")
+
+        @functools.wraps(tool)
+        async def blocking(*args: Any, __tool: Any = tool, **kwargs: Any) -> Any:
+            return await __tool(*args, **kwargs)
+
+        adapted.append(
+            tool_options(blocking, cancel_on_interruption=True, timeout_secs=declared.timeout_secs)
+        )
+    return adapted
+
+
+def _vad_params(settings: Settings) -> GeminiVADParams | None:
+    tuned = (
+        settings.vad_start_sensitivity,
+        settings.vad_end_sensitivity,
+        settings.vad_prefix_padding_ms,
+        settings.vad_silence_duration_ms,
+    )
+    if not settings.vad_disabled and all(v is None for v in tuned):
+        return None
+    return GeminiVADParams(
+        disabled=settings.vad_disabled or None,
+        start_sensitivity=(
+            types.StartSensitivity(f"START_SENSITIVITY_{settings.vad_start_sensitivity}")
+            if settings.vad_start_sensitivity
+            else None
+        ),
+        end_sensitivity=(
+            types.EndSensitivity(f"END_SENSITIVITY_{settings.vad_end_sensitivity}")
+            if settings.vad_end_sensitivity
+            else None
+        ),
+        prefix_padding_ms=settings.vad_prefix_padding_ms,
+        silence_duration_ms=settings.vad_silence_duration_ms,
+    )
+
+
+def llm_settings(settings: Settings, system_instruction: str) -> GeminiLiveLLMSettings:
+    """Map our settings onto the service's own `Settings`."""
+    kwargs: dict[str, Any] = {}
+    if settings.thinking_level:
+        kwargs["thinking"] = types.ThinkingConfig(thinking_level=settings.thinking_level.upper())  # type: ignore[arg-type]
+    return GeminiLiveLLMSettings(
+        model=f"models/{settings.gemini_model}",
+        voice=settings.gemini_voice,
+        language=settings.gemini_language,
+        system_instruction=system_instruction,
+        modalities=GeminiModalities(settings.response_modality),
+        vad=_vad_params(settings),
+        context_window_compression=ContextWindowCompressionParams(
+            enabled=settings.context_window_compression,
+            trigger_tokens=settings.compression_trigger_tokens,
+        ),
+        **kwargs,
+    )
+
+
+def stage_options(settings: Settings) -> StageOptions:
+    """The stage's options that the bot settings set (the rest keep their defaults)."""
+    return StageOptions(
+        reconnect_attempts=settings.reconnect_attempts,
+        reconnect_base_delay_secs=settings.reconnect_base_delay_secs,
+        reconnect_max_delay_secs=settings.reconnect_max_delay_secs,
+        resumption_handle_ttl_secs=settings.resumption_handle_ttl_secs,
+    )
+
+
+def make_llm(
+    settings: Settings,
+    *,
+    tools: Sequence[Callable[..., Any]] = (),
+    service_class: type[GeminiLiveLLMService] = GeminiLiveStage,
+    **kwargs: Any,
+) -> GeminiLiveLLMService:
+    """Build the Gemini Live stage from settings; extra keyword arguments go to the service.
+
+    The default class is `GeminiLiveStage` (goAway, reconnects, tool cancellation), which also
+    takes any `StageOptions` field by name; any `GeminiLiveLLMService` subclass can stand in,
+    Pipecat's own included.
+    """
+    if issubclass(service_class, GeminiLiveStage):
+        kwargs.setdefault("options", stage_options(settings))
+    key = (
+        settings.google_api_key.get_secret_value()
+        if settings.google_api_key
+        else EMULATOR_PLACEHOLDER_KEY
+    )
+    return service_class(
+        api_key=key,
+        settings=llm_settings(settings, settings.system_instruction),
+        tools=cast(Any, adapt_tools(tools, settings.gemini_model)) or None,
+        http_options=endpoint_http_options(settings),
+        function_call_timeout_secs=settings.tool_timeout_secs,
+        **kwargs,
+    )

@@ -1,0 +1,91 @@
+"""What the stage reads off each server message, around Pipecat's own handling of it.
+
+Pipecat's service dispatches `serverContent`, `toolCall` and `sessionResumptionUpdate`, and
+ignores `goAway` and `toolCallCancellation`. The stage needs all of them: goAway starts the
+switch, a cancellation stops the calls, and every message says something about the turn (has
+the model started answering, is a reply due, does the latest handle cover the conversation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from google.genai.types import LiveServerContent, LiveServerMessage
+
+from bots.gemini_live.calls import CallBook
+from bots.gemini_live.handles import ResumptionHandles
+from bots.gemini_live.supervisor import Supervisor
+from bots.gemini_live.tool_calls import ToolCallControl
+from bots.gemini_live.turns import TurnState
+
+if TYPE_CHECKING:
+    from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
+
+
+class ServerMessages:
+    """Handles each message from the server for one stage.
+
+    Args:
+        service: The Pipecat service that dispatches the message.
+        supervisor: Takes goAway, and hears of completed turns.
+        handles: Takes new handles, and hears when the conversation moves on.
+        turns: Hears when replies start and input was transcribed.
+        calls: Records the calls the model asks for.
+        tools: Cancels calls, for the model or for an interruption.
+        input_sent: Notes that user input went out (a transcribed turn).
+    """
+
+    def __init__(
+        self,
+        service: GeminiLiveLLMService,
+        *,
+        supervisor: Supervisor,
+        handles: ResumptionHandles,
+        turns: TurnState,
+        calls: CallBook,
+        tools: ToolCallControl,
+        input_sent: Callable[[], None],
+    ) -> None:
+        self._service = service
+        self._supervisor = supervisor
+        self._handles = handles
+        self._turns = turns
+        self._calls = calls
+        self._tools = tools
+        self._input_sent = input_sent
+
+    async def handle(self, message: LiveServerMessage) -> None:
+        """Note what Pipecat ignores, let it handle the message, then note what followed."""
+        content = message.server_content
+        if message.go_away is not None:
+            self._supervisor.go_away(message.go_away.time_left)
+        if message.tool_call_cancellation is not None:
+            await self._tools.cancelled_by_model(list(message.tool_call_cancellation.ids or []))
+        if content is not None and (content.model_turn or content.output_transcription):
+            self._handles.outdated()
+            self._turns.reply_started()
+        if message.tool_call is not None:
+            self._handles.outdated()
+            self._calls.issued(f.id or "" for f in message.tool_call.function_calls or [])
+        await self._service._handle_server_message(message)
+        update = message.session_resumption_update
+        if update is not None and update.resumable and update.new_handle:
+            self._handles.received(update.new_handle)
+        if content is not None:
+            await self._after_content(content)
+
+    async def _after_content(self, content: LiveServerContent) -> None:
+        if content.input_transcription:
+            self._input_sent()
+        if content.turn_complete:
+            self._supervisor.turn_completed()
+            self._turns.reply_started()
+        if content.interrupted:
+            self._turns.reply_started()
+            # Pipecat broadcasts the interruption away from the service, so its own cleanup
+            # (the bot is no longer responding) never runs, and the interrupted answer gets no
+            # turnComplete: a deferred EndFrame and the goAway switch would wait for it.
+            await self._service._handle_interruption()
+            self._turns.bot_stopped()
+            await self._tools.interrupted()

@@ -1,0 +1,76 @@
+"""When the conversation is between turns: the only safe moment to switch connections.
+
+Gemini carries neither its VAD state nor a turn in progress over to a resumed connection, so
+the goAway switch waits until the model is silent, no BLOCKING tool call holds its turn, no
+reply to the user's last input is pending, the user is quiet, and a resumption handle covers
+the last turn.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+REPLY_GRACE_SECS = 3.0
+"""A reply is expected this long after user input (text, a tool result, a transcribed turn);
+the switch waits for it to start rather than cut it off."""
+
+
+class TurnState:
+    """What the stage has seen of the current turn.
+
+    Args:
+        clock: Monotonic clock (tests pass a fake one).
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._bot_responding = False
+        self._awaiting_reply_since: float | None = None
+
+    @property
+    def bot_responding(self) -> bool:
+        """Whether the model's answer is in progress (between its response start and end)."""
+        return self._bot_responding
+
+    @property
+    def awaiting_reply(self) -> bool:
+        """Whether user input went out and no reply has started yet."""
+        return self._awaiting_reply_since is not None
+
+    def bot_started(self) -> None:
+        """The model's answer began."""
+        self._bot_responding = True
+        self._awaiting_reply_since = None
+
+    def bot_stopped(self) -> None:
+        """The model's answer ended (completed, interrupted, or cut with its socket)."""
+        self._bot_responding = False
+
+    def input_sent(self) -> None:
+        """User input, or a blocking tool's result, went out: a reply is due."""
+        self._awaiting_reply_since = self._clock()
+
+    def reply_started(self) -> None:
+        """The model said something, or its turn ended: nothing is pending any more."""
+        self._awaiting_reply_since = None
+
+    def at_boundary(
+        self, *, blocking_call_running: bool, user_speaking: bool, handle_covers_turn: bool
+    ) -> bool:
+        """Whether switching connections now would cut nothing off and lose nothing.
+
+        Args:
+            blocking_call_running: A BLOCKING tool call holds the model's turn (no resumable
+                handle covers it); a NON_BLOCKING one does not, its result can go to the next
+                socket.
+            user_speaking: The microphone was loud recently.
+            handle_covers_turn: A handle arrived since the model last did anything; resuming
+                with an older one would resume without that turn.
+        """
+        if self._bot_responding or blocking_call_running or user_speaking:
+            return False
+        since = self._awaiting_reply_since
+        if since is not None and self._clock() - since < REPLY_GRACE_SECS:
+            return False
+        return handle_covers_turn
