@@ -9,16 +9,19 @@ it; with a key the same command talks to Gemini. Then it serves our own browser 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
 from bots.logs import setup_logging
 from bots.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from bots.daily.routes import DailySessions
 
 BOTS = ("assistant", "vision")
 SESSIONS_PER_CORE = 4
@@ -139,6 +142,7 @@ def serve(settings: Settings, args: argparse.Namespace, emulator: EmulatorProces
     """Build the app for the chosen bot and transport, print the banner, serve until stopped."""
     from bots.server.app import ServerConfig, build_app
     from bots.server.guard import allowed_hosts
+    from bots.server.run import run
     from bots.server.run import serve as serve_app
     from bots.server.sessions import Limits
     from bots.transcripts_page import transcripts_router
@@ -159,12 +163,13 @@ def serve(settings: Settings, args: argparse.Namespace, emulator: EmulatorProces
     )
     app, sessions = build_app(config, bot, routers=[transcripts_router(settings.transcripts)])
     url = f"http://{args.host}:{args.port}/client/"
+    daily: DailySessions | None = None
     if args.transport == "daily":
         from bots.daily.rooms import DailyRoomError
         from bots.daily.routes import install_daily_routes
 
         try:
-            install_daily_routes(app, settings, bot)
+            daily = install_daily_routes(app, settings, bot)
         except DailyRoomError as exc:
             print(exc, file=sys.stderr)
             return 2
@@ -181,9 +186,12 @@ def serve(settings: Settings, args: argparse.Namespace, emulator: EmulatorProces
         for task in list(sessions.tasks.values()):
             task.cancel()
 
-    asyncio.run(
-        serve_app(app, args.host, args.port, drain=drain, cancel=cancel, close=sessions.aclose)
-    )
+    async def close(grace_secs: float) -> None:
+        await sessions.aclose(grace_secs)
+        if daily is not None:
+            await daily.aclose(grace_secs)
+
+    run(serve_app(app, args.host, args.port, drain=drain, cancel=cancel, close=close))
     return 0
 
 

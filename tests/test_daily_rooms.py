@@ -424,12 +424,12 @@ async def test_a_bot_that_fails_still_gets_its_room_deleted(
 async def test_server_shutdown_stops_sessions_and_deletes_their_rooms(fake: FakeDaily) -> None:
     app = FastAPI()
     bot = StubBot()
-    install_daily_routes(app, daily_settings(fake), bot)
-    async with app.router.lifespan_context(app):
-        async with client(app) as http:
-            assert (await http.post("/start", json={"transport": "daily"})).status_code == 200
-        await asyncio.wait_for(bot.started.wait(), 5)
-        assert len(fake.rooms) == 1
+    sessions = install_daily_routes(app, daily_settings(fake), bot)
+    async with client(app) as http:
+        assert (await http.post("/start", json={"transport": "daily"})).status_code == 200
+    await asyncio.wait_for(bot.started.wait(), 5)
+    assert len(fake.rooms) == 1
+    await sessions.aclose()  # what the server does when it stops
     assert bot.cancelled
     assert fake.rooms == {} and len(fake.sent("DELETE", "/rooms")) == 1
 

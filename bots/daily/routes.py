@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -124,7 +122,8 @@ def install_daily_routes(app: FastAPI, settings: Settings, bot: BotFunction) -> 
     Call this before `pipecat.runner.run.main()` adds its routes: routes match in
     registration order, so ours answer and the runner's public-room versions are never
     reached. Only for `-t daily`: our `/start` refuses other transports, as the runner's
-    does when started with `-t daily`. Server shutdown stops the sessions, deleting rooms.
+    does when started with `-t daily`. The server stops the sessions (`aclose`) when it stops,
+    deleting their rooms.
 
     Args:
         app: the runner's FastAPI app (`pipecat.runner.run.app`).
@@ -175,15 +174,4 @@ def install_daily_routes(app: FastAPI, settings: Settings, bot: BotFunction) -> 
             return _error_response(exc)
         return RedirectResponse(room.browser_url)
 
-    existing = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        async with existing(app_) as state:
-            try:
-                yield state
-            finally:
-                await sessions.aclose()
-
-    app.router.lifespan_context = lifespan
     return sessions

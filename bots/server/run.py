@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -64,6 +65,10 @@ class StoppingServer(uvicorn.Server):
             self.should_exit = True
 
 
+LEFTOVER_GRACE_SECS = 1.0
+"""After the server and its sessions have stopped, how long other tasks get to unwind."""
+
+
 async def serve(
     app: FastAPI,
     host: str,
@@ -71,15 +76,38 @@ async def serve(
     *,
     drain: Callable[[], Awaitable[None]],
     cancel: Callable[[], None],
-    close: Callable[[], Awaitable[None]],
+    close: Callable[[float], Awaitable[None]],
 ) -> None:
-    """Serve `app` on `host:port` until a stop signal (or two) has been handled, then `close()`.
+    """Serve `app` on `host:port` until a stop signal (or two) has been handled, then close.
 
-    `close` runs whether or not uvicorn ran the app's shutdown (a forced exit skips it), so each
-    session's own teardown runs in order before the event loop cancels what is left.
+    `close(grace_secs)` runs whether or not uvicorn ran the app's shutdown (a forced exit skips
+    it), so each session's own teardown runs in order; after a second signal it gets a second.
     """
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    # No lifespan: what shutdown must do is `close`, which a forced exit does not skip.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = StoppingServer(config, drain=drain, cancel=cancel)
     try:
-        await StoppingServer(config, drain=drain, cancel=cancel).serve()
+        await server.serve()
     finally:
-        await close()
+        await close(LEFTOVER_GRACE_SECS if server.force_exit else 5.0)
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """`asyncio.run(main)`, except that a task which ignores its cancellation cannot hold the
+    process: what has not unwound `LEFTOVER_GRACE_SECS` after `main` is left behind, counted."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main)
+        leftover = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in leftover:
+            task.cancel()
+        if leftover:
+            loop.run_until_complete(asyncio.wait(leftover, timeout=LEFTOVER_GRACE_SECS))
+        stuck = [t for t in leftover if not t.done()]
+        if stuck:
+            logger.warning(f"{len(stuck)} task(s) did not stop in time; exiting without them")
+            # Their "destroyed but pending" reports would only repeat the line above.
+            loop.set_exception_handler(lambda _loop, _context: None)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
