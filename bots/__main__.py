@@ -88,18 +88,23 @@ def token_command(argv: list[str]) -> int:
 
 
 def open_to_anyone(settings: Settings, host: str) -> bool:
-    """Whether other machines can reach `host` and no session token is asked of them."""
+    """Whether other machines can reach the server and no session token is asked of them.
+
+    In a container the server listens on all interfaces, but what decides who can reach it is
+    the address its port is published on (`EXPOSED_HOST`).
+    """
     from bots.server.guard import is_loopback
 
-    return not is_loopback(host) and settings.session_secret is None
+    return not is_loopback(settings.exposed_host or host) and settings.session_secret is None
 
 
 def refuse_open_bind(settings: Settings, host: str) -> str | None:
     """Why the server must not start on `host`, or None: a network bind needs session tokens."""
     if not open_to_anyone(settings, host) or settings.allow_open_access:
         return None
+    where = f"EXPOSED_HOST {settings.exposed_host}" if settings.exposed_host else f"--host {host}"
     return (
-        f"--host {host} is reachable from other machines: set SESSION_SECRET (and give users "
+        f"{where} is reachable from other machines: set SESSION_SECRET (and give users "
         "tokens from `python -m bots token --user NAME`), or ALLOW_OPEN_ACCESS=true to serve "
         "without them"
     )

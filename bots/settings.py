@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     allow_open_access: bool = Field(
         False, description="serve a non-loopback address without SESSION_SECRET (not advised)"
     )
+    exposed_host: str | None = Field(
+        None,
+        description="the address clients reach the server on, when not --host (a container's "
+        "published port: docker-compose sets it)",
+    )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Host names accepted besides the loopback names and the bind host (commas)",

@@ -20,6 +20,7 @@ LOCAL_USER = "local-user"
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 """A user id: letters, digits and `._@-`, at most 64 characters (it names files and rows)."""
 MAX_MINUTES = 7 * 24 * 60
+TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_.-]{1,1000}$")
 _SALT = "gemini-live-agent.session-token.v1"
 
 
@@ -55,6 +56,10 @@ def mint(secret: str, user: str, minutes: float, *, now: Callable[[], float] = t
 
 def verify(secret: str, token: str, *, now: Callable[[], float] = time.time) -> Identity:
     """The identity a token proves; TokenError when it is forged, malformed or expired."""
+    # Base64 decoding skips characters outside its alphabet, so junk appended to a good token
+    # would still verify: only the token's own alphabet is accepted.
+    if not TOKEN_CHARS.match(token):
+        raise TokenError("the token is not valid")
     try:
         payload = URLSafeSerializer(secret, salt=_SALT).loads(token)
     except BadSignature:
