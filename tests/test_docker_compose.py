@@ -75,7 +75,7 @@ TRANSCRIPTS_WIRED = any(
 )
 """Whether a bot puts processors/transcript_logger.py in its pipeline yet (then a transcript
 must land on the volume; before that, the test checks that the bot can write there)."""
-SETTINGS_FIXED_BY_COMPOSE = {"DATA_DIR", "EMULATOR_CA", "DEFAULT_EMULATOR_URL"}
+SETTINGS_FIXED_BY_COMPOSE = {"DATA_DIR", "EMULATOR_CA", "DEFAULT_EMULATOR_URL", "EXPOSED_HOST"}
 SETTINGS_NOT_PASSED = {
     "EMULATOR_URL": "a host's emulator URL means nothing in a container; the service is used",
     "SYSTEM_INSTRUCTION_FILE": "a host path; SYSTEM_INSTRUCTION is passed instead",
