@@ -22,9 +22,18 @@ import {
 
 import { Conversation, type ToolView, type TurnView } from "./conversation";
 import { AudioLevels } from "./levels";
+import { renderTools, renderTranscript } from "./render";
+import { sessionToken } from "./token";
 import { LocalMediaManager } from "./media";
 
-type DisplayState = "disconnected" | "connecting" | "connected" | "ready" | "reconnecting" | "error";
+type DisplayState =
+  | "disconnected"
+  | "connecting"
+  | "connected"
+  | "ready"
+  | "reconnecting"
+  | "busy"
+  | "error";
 
 /** The test hook on `window.__agent`. */
 interface AgentDebug {
@@ -118,7 +127,9 @@ let transportState: TransportState = "disconnected";
 let botReady = false;
 let reconnecting = false;
 let fatal: string | null = null;
+let busy: string | null = null;
 let connecting = false;
+const token = sessionToken();
 let videoCapable = params.get("video") === "1";
 let screenCapable = videoCapable;
 
@@ -284,20 +295,32 @@ function str(v: unknown): string | undefined {
 
 // ---- actions ----
 
+
 async function connect(): Promise<void> {
   if (connecting || ["connecting", "connected", "ready"].includes(displayState())) return;
   levels.context();
   connecting = true;
   fatal = null;
+  busy = null;
   update();
   try {
     await client.startBotAndConnect({
       endpoint: "/start",
+      // The transport sends the same headers with the offer and its ICE patches.
+      headers: token ? new Headers({ Authorization: `Bearer ${token}` }) : undefined,
       requestData: { transport: "webrtc", enableDefaultIceServers: false },
     });
   } catch (e) {
-    fatal ??= `Could not connect: ${e instanceof Error ? e.message : String(e)}`;
-    window.__agent.errors.push(fatal);
+    const status = (e as { status?: number }).status;
+    const message = e instanceof Error ? e.message : String(e);
+    if (status === 503 || status === 429) {
+      // Full, or too many of ours: not an error of the page, and worth trying again.
+      fatal = null;
+      busy = message;
+    } else {
+      fatal ??= `Could not connect: ${message}`;
+    }
+    window.__agent.errors.push(busy ?? fatal ?? message);
   } finally {
     connecting = false;
     update();
@@ -332,6 +355,7 @@ document.addEventListener("pointerdown", () => {
 // ---- rendering ----
 
 function displayState(): DisplayState {
+  if (busy && !connecting) return "busy";
   if (fatal || transportState === "error") return "error";
   switch (transportState) {
     case "connected":
@@ -373,7 +397,8 @@ function update(): void {
   ui.screen.textContent = client.isSharingScreen ? "Stop sharing" : "Share screen";
   ui.screen.setAttribute("aria-pressed", String(client.isSharingScreen));
 
-  ui.banner.hidden = state !== "reconnecting";
+  if (state === "busy") ui.banner.textContent = busy ?? "";
+  ui.banner.hidden = state !== "reconnecting" && state !== "busy";
   ui.error.hidden = !fatal;
   ui.error.textContent = fatal ?? "";
 }
@@ -384,51 +409,9 @@ function scheduleRender(): void {
   renderQueued = true;
   queueMicrotask(() => {
     renderQueued = false;
-    renderTranscript();
-    renderTools();
+    renderTranscript(ui.transcript, conversation.transcript);
+    renderTools(ui.tools, conversation.tools);
   });
-}
-
-function renderTranscript(): void {
-  const turns = conversation.transcript.filter((t) => t.text);
-  const list = ui.transcript;
-  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
-  list.querySelector(".empty")?.remove();
-  const items = list.querySelectorAll<HTMLLIElement>("li.turn");
-  turns.forEach((turn, i) => {
-    const li = items[i] ?? list.appendChild(document.createElement("li"));
-    li.className = `turn ${turn.role}${turn.interrupted ? " interrupted" : ""}`;
-    if (li.textContent !== turn.text) li.textContent = turn.text;
-  });
-  if (nearBottom) list.scrollTop = list.scrollHeight;
-}
-
-function renderTools(): void {
-  const list = ui.tools;
-  list.querySelector(".empty")?.remove();
-  const items = list.querySelectorAll<HTMLLIElement>("li.tool");
-  conversation.tools.forEach((tool, i) => {
-    let li = items[i];
-    if (!li) {
-      li = list.appendChild(document.createElement("li"));
-      li.className = "tool";
-      for (const part of ["name", "status", "detail"]) {
-        li.appendChild(document.createElement("span")).className = part;
-      }
-    }
-    li.dataset.status = tool.status;
-    if (tool.id) li.dataset.id = tool.id;
-    const [name, status, detail] = Array.from(li.children) as HTMLSpanElement[];
-    name.textContent = tool.name;
-    status.textContent =
-      tool.durationMs === null ? tool.status : `${tool.status} · ${formatMs(tool.durationMs)}`;
-    detail.textContent = tool.detail;
-    detail.hidden = !tool.detail;
-  });
-}
-
-function formatMs(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 function notice(text: string): void {
