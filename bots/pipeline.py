@@ -1,9 +1,12 @@
 """The one place that assembles a bot's pipeline from its stages.
 
     transport.input() → [user-side processors] → user context aggregator
-        → [model-input processors, e.g. the transcript's user half] → Gemini Live
-        → [TTS, TEXT modality only] → [tool-call and transcript processors]
+        → [model-input processors] → Gemini Live
+        → [TTS, TEXT modality only] → [tool-call and other bot-side processors]
         → transport.output() → assistant context aggregator
+
+The transcript is not a stage: an observer given to the worker (`observers/transcript.py`) and
+the aggregators' turn events feed it.
 
 Every stage is a parameter, so a test swaps the transport, a deployment swaps the endpoint, and a
 developer adds a processor, without touching this module.

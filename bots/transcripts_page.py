@@ -3,10 +3,15 @@
 Server-rendered HTML with inline styles only, so the page works offline and needs no build step:
 a list of sessions, and per session the user and bot turns, tool calls with their outcome,
 interruptions, session events, and each turn's latency drawn as a bar.
+
+The pages read and render whole session files, which takes hundreds of milliseconds with a few
+long sessions on disk, so they are rendered on a worker thread: the bot's server shares its event
+loop with the audio of the sessions in progress.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
 import json
@@ -16,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse
 
-from processors.transcript_store import check_session_id, list_sessions, load_session
+from transcripts import check_session_id, list_sessions, load_session
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;
@@ -143,10 +148,10 @@ def transcripts_router(folder: Path) -> APIRouter:
 
     @router.get("/transcripts", response_class=HTMLResponse)
     async def sessions() -> HTMLResponse:
-        return render_list(folder)
+        return await asyncio.to_thread(render_list, folder)
 
     @router.get("/transcripts/{session_id}", response_class=HTMLResponse)
     async def session(session_id: str) -> HTMLResponse:
-        return render_session(folder, session_id)
+        return await asyncio.to_thread(render_session, folder, session_id)
 
     return router

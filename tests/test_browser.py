@@ -46,7 +46,7 @@ from bench.browser import (
     synthesize,
     write_solid_y4m,
 )
-from processors.transcript_store import Transcript, load_session
+from transcripts import Transcript, load_session
 
 # Fixtures, used through pytest's lookup in this module's namespace.
 __all__ = ["assistant_bot", "bot_servers", "chromium", "no_leftovers", "vision_bot"]

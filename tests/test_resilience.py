@@ -31,7 +31,7 @@ from emulator.server import Emulator, Running, start
 from emulator.speech import split_sentences
 from emulator.state import ToolCallRecord
 from processors.frames import SessionEvent
-from processors.transcript_store import list_sessions, load_session
+from transcripts import list_sessions, load_session
 
 pytestmark = [pytest.mark.emulator, pytest.mark.timeout(120)]
 

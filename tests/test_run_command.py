@@ -33,7 +33,7 @@ from bench.browser import Proc, clean_env, descendants, free_port
 from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
 from bots.web import DIST_DIR
-from processors.transcript_store import Transcript, list_sessions, load_session
+from transcripts import Transcript, list_sessions, load_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
