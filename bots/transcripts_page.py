@@ -15,6 +15,8 @@ import asyncio
 import datetime as dt
 import html
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -142,16 +144,25 @@ def render_session(folder: Path, session_id: str) -> HTMLResponse:
     return _page(f"Session {session_id}", body)
 
 
+_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript-pages")
+"""One page at a time: each thread rendering competes with the event loop for the GIL, so more
+would stretch the loop's wall-clock lag, not answer sooner on two cores."""
+
+
+async def _rendered(render: Callable[..., HTMLResponse], *args: Any) -> HTMLResponse:
+    return await asyncio.get_running_loop().run_in_executor(_RENDERER, render, *args)
+
+
 def transcripts_router(folder: Path) -> APIRouter:
     """Routes for the bot's server; `folder` is the transcript folder from the settings."""
     router = APIRouter()
 
     @router.get("/transcripts", response_class=HTMLResponse)
     async def sessions() -> HTMLResponse:
-        return await asyncio.to_thread(render_list, folder)
+        return await _rendered(render_list, folder)
 
     @router.get("/transcripts/{session_id}", response_class=HTMLResponse)
     async def session(session_id: str) -> HTMLResponse:
-        return await asyncio.to_thread(render_session, folder, session_id)
+        return await _rendered(render_session, folder, session_id)
 
     return router

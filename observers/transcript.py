@@ -20,8 +20,9 @@ The observer adds what those events do not carry, from the first push of each fr
   when one runs upstream, else the last loud input audio (`observers.loudness`) before the
   transcription arrived, else the transcription's arrival.
 - Transcription chunks arriving (the user turn's `started_at`/`ended_at`), the bot's first audio,
-  the bot speaking, interruptions, tool-call records (`ToolCallEventFrame`) and connection events
-  (`SessionEventFrame`).
+  the bot speaking, interruptions, tool-call records (`ToolCallEventFrame`), connection events
+  (`SessionEventFrame`), and typed input (`InputTextRawFrame`, which Pipecat also aggregates
+  into the bot's turn: the recorder takes it out again).
 
 The session starts with the pipeline's `StartFrame` and ends when the worker cleans its observers
 up: by then the `EndFrame` or `CancelFrame` has passed the aggregators, whose last events (the user
@@ -43,6 +44,7 @@ from pipecat.frames.frames import (
     EndFrame,
     Frame,
     InputAudioRawFrame,
+    InputTextRawFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -80,6 +82,7 @@ class TranscriptObserver(BaseObserver):
         (InputAudioRawFrame, "_on_input_audio"),
         (TTSAudioRawFrame, "_on_bot_audio"),
         (TranscriptionFrame, "_on_transcription"),
+        (InputTextRawFrame, "_on_typed"),
         (VADUserStoppedSpeakingFrame, "_on_vad_stopped"),
         (LLMFullResponseStartFrame, "_on_response_started"),
         (TTSStartedFrame, "_on_response_started"),
@@ -186,6 +189,9 @@ class TranscriptObserver(BaseObserver):
         now = self._clock()
         loud = self._last_loud_at
         self._speech_end = loud if loud is not None and loud <= now else now
+
+    def _on_typed(self, frame: InputTextRawFrame) -> None:
+        self.recorder.user_typed(frame.text)
 
     def _on_vad_stopped(self, frame: VADUserStoppedSpeakingFrame) -> None:
         self._vad_times_speech = True

@@ -333,6 +333,30 @@ def test_words_heard_after_the_bot_started_hold_nothing(tmp_path: Path, clock: F
     ]
 
 
+@pytest.mark.parametrize(
+    "heard",
+    [
+        'Checkpoint 1. You said: "Checkpoint 1.". Fine.',
+        'You said: "Checkpoint 1.". Checkpoint 1. Fine.',
+        'You said: "Checkpoint 1.". Fine. Checkpoint 1.',
+    ],
+    ids=["before", "between", "after"],
+)
+def test_typed_text_that_landed_among_the_bots_words_is_taken_out(
+    tmp_path: Path, clock: FakeClock, heard: str
+) -> None:
+    rec = make_recorder(tmp_path, clock)
+    rec.start()
+    rec.user_typed("Checkpoint 1.")  # Pipecat aggregates it with the bot's words
+    answer(rec, heard)
+    answer(rec, "Checkpoint 1. Again.")  # the bot's own words later are its own
+    finish(rec)
+    assert [t.text for t in load_session(tmp_path, SID).bot_turns] == [
+        'You said: "Checkpoint 1.". Fine.',
+        "Checkpoint 1. Again.",
+    ]
+
+
 def test_a_greeting_answers_no_one_and_has_no_latency(tmp_path: Path, clock: FakeClock) -> None:
     rec = make_recorder(tmp_path, clock)
     rec.start()

@@ -23,6 +23,8 @@ are tested with a fake clock and no pipeline.
   (the user talking over the bot) hold nothing. A tool call's `reply_to` is the latest user turn.
 - An interruption while the bot's audio still plays after its turn was written adds an
   `interruption` line for that turn (once).
+- Text the user typed reaches the assistant aggregator too (Pipecat passes `InputTextRawFrame`
+  on and aggregates it with the bot's words), so it is taken out of the bot turn it lands in.
 - Events before `start()` (a connection event while the pipeline starts) are kept for it.
 
 The event schema is in `transcripts.store`; the file work runs on a writer thread
@@ -32,6 +34,7 @@ The event schema is in `transcripts.store`; the file work runs on a writer threa
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -52,6 +55,9 @@ MAX_HELD = 32
 
 MAX_UNANSWERED = 16
 """User turns remembered as not yet answered by a bot turn."""
+
+MAX_TYPED = 16
+"""Typed texts remembered until the bot turn they landed in is written."""
 
 
 class TranscriptRecorder:
@@ -92,6 +98,7 @@ class TranscriptRecorder:
         self._heard_last: float | None = None
         self._unanswered: deque[int] = deque(maxlen=MAX_UNANSWERED)
         self._held: list[Callable[[], None]] = []  # writes waiting for the next user turn
+        self._typed: deque[str] = deque(maxlen=MAX_TYPED)
 
         self._bot_count = 0
         self._bot_open = False
@@ -195,6 +202,11 @@ class TranscriptRecorder:
         self._unanswered.append(self._user_count)
         self._release_held()
 
+    def user_typed(self, text: str) -> None:
+        """The user typed text (it is no user turn: Gemini sends no transcription of it)."""
+        if text.strip():
+            self._typed.append(text.strip())
+
     def tool_call(self, record: Mapping[str, Any]) -> None:
         """A tool call finished: `ToolCallEvent.to_json()`."""
         stored = dict(record)
@@ -226,7 +238,7 @@ class TranscriptRecorder:
     def bot_turn(self, text: str, *, interrupted: bool) -> None:
         """The assistant aggregator ended a bot turn with the words the user heard."""
         now = self.clock()
-        text = text.strip()
+        text = self._without_typed(text).strip()
         started_at = self._bot_started_at
         self._bot_open = False
         self._bot_started_at = None
@@ -305,6 +317,23 @@ class TranscriptRecorder:
 
     def _write_tool_call(self, stored: dict[str, Any]) -> None:
         self._record("tool_call", self.clock(), **stored, reply_to=self._user_count or None)
+
+    def _without_typed(self, text: str) -> str:
+        """The bot's words without the typed texts the aggregator put among them: each typed
+        text was a part of its own, so it stands between spaces (a quote of it by the bot
+        does not)."""
+        for typed in list(self._typed):
+            pattern = r"(?:^|(?<= ))" + re.escape(typed) + r"(?: |$)"
+            found = re.search(pattern, text)
+            if found is None:
+                continue
+            start, end = found.span()
+            if text[start:end].endswith(" ") or start == 0:
+                text = text[:start] + text[end:]
+            else:
+                text = text[: max(0, start - 1)] + text[end:]
+            self._typed.remove(typed)
+        return text
 
     def _capped(self, value: Any) -> Any:
         if value is None or isinstance(value, bool | int | float):
