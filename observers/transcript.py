@@ -68,6 +68,10 @@ from transcripts.recorder import TranscriptRecorder
 
 Handler = Callable[[Any], None]
 
+RECENT_INPUT_FRAMES = 500
+"""Input frames kept for the loudness scan: 10 s of 20 ms frames, longer than any wait between
+the end of an utterance and its transcription."""
+
 
 class TranscriptObserver(BaseObserver):
     """Feeds a `TranscriptRecorder` from a pipeline; never changes the frame flow.
@@ -106,6 +110,10 @@ class TranscriptObserver(BaseObserver):
         self._seen: deque[int] = deque(maxlen=32)  # broadcast frames already handled
         self._end: tuple[str, bool] | None = None  # (reason, cancelled)
 
+        # Recent input audio, scanned for loudness only when a transcription needs it: a
+        # transcription arrives a few times a turn, audio 50 times a second.
+        self._recent_input: deque[tuple[float, bytes]] = deque(maxlen=RECENT_INPUT_FRAMES)
+        self._scanned_until: float | None = None  # input newer than this is not yet scanned
         self._last_loud_at: float | None = None
         self._speech_end: float | None = None  # not yet measured against an answer
         self._vad_times_speech = False
@@ -175,8 +183,22 @@ class TranscriptObserver(BaseObserver):
     # Frames (first push only)
 
     def _on_input_audio(self, frame: InputAudioRawFrame) -> None:
-        if is_speech(frame.audio):
-            self._last_loud_at = self._clock()
+        self._recent_input.append((self._clock(), frame.audio))
+
+    def _last_loud_input(self) -> float | None:
+        """When the last loud input frame was heard, scanning each frame at most once."""
+        fresh: list[tuple[float, bytes]] = []
+        for heard_at, pcm in reversed(self._recent_input):
+            if self._scanned_until is not None and heard_at <= self._scanned_until:
+                break
+            fresh.append((heard_at, pcm))
+        if fresh:
+            self._scanned_until = fresh[0][0]
+        for heard_at, pcm in fresh:  # newest first: the first loud one is the last loud one
+            if is_speech(pcm):
+                self._last_loud_at = heard_at
+                break
+        return self._last_loud_at
 
     def _on_transcription(self, frame: TranscriptionFrame) -> None:
         if not frame.text.strip():
@@ -187,7 +209,7 @@ class TranscriptObserver(BaseObserver):
         if self._vad_times_speech or self._responding or self._bot_speaking:
             return
         now = self._clock()
-        loud = self._last_loud_at
+        loud = self._last_loud_input()
         self._speech_end = loud if loud is not None and loud <= now else now
 
     def _on_typed(self, frame: InputTextRawFrame) -> None:
