@@ -68,6 +68,9 @@ from transcripts.recorder import TranscriptRecorder
 
 Handler = Callable[[Any], None]
 
+DRAIN_TIMEOUT_S = 10.0
+"""How long the pipeline's end waits for the transcript's last lines to reach the disk."""
+
 RECENT_INPUT_FRAMES = 500
 """Input frames kept for the loudness scan: 10 s of 20 ms frames, longer than any wait between
 the end of an utterance and its transcription."""
@@ -143,7 +146,11 @@ class TranscriptObserver(BaseObserver):
         await super().cleanup()
         reason, cancelled = self._end or ("pipeline stopped", True)
         self.recorder.end(reason, cancelled=cancelled)
-        await self.recorder.drained()
+        if not await self.recorder.drained(DRAIN_TIMEOUT_S):
+            logger.warning(
+                f"transcript {self.recorder.session_id}: the disk has not taken the last lines "
+                f"after {DRAIN_TIMEOUT_S:g} s; they are written when it does"
+            )
 
     def _handler(self, kind: type[Frame]) -> Handler | None:
         try:

@@ -565,56 +565,69 @@ def play(rec: TranscriptRecorder, clock: FakeClock, script: list[tuple[str, str]
             clock.advance(0.1)
 
 
+class Model:
+    """What a reader expects from a script, written from the recorder's rules alone."""
+
+    def __init__(self) -> None:
+        self.out: list[tuple[Any, ...]] = [("session", "started")]
+        self.held: list[list[tuple[Any, ...]]] = []  # lines waiting for the next user turn
+        self.now = 0
+        self.heard_at: int | None = None  # when the uncommitted words were first heard
+        self.started_at: int | None = None
+        self.audio = False
+        self.users = self.bots = 0
+
+    def emit(self, rows: list[tuple[Any, ...]], since: int) -> None:
+        if (self.heard_at is not None and self.heard_at <= since) or self.held:
+            self.held.append(rows)
+        else:
+            self.out.extend(rows)
+
+    def user(self, text: str) -> None:
+        if not text.strip():
+            return
+        self.users += 1
+        self.out.append(("user_turn", self.users, text.strip()))
+        self.heard_at = None
+        self.release()
+
+    def bot(self, text: str, cut: bool) -> None:
+        since = self.now if self.started_at is None else self.started_at
+        self.started_at = None
+        if text.strip() or self.audio:
+            self.bots += 1
+            rows = [("bot_turn", self.bots, text.strip(), cut)]
+            self.emit([*rows, ("interruption", self.bots)] if cut else rows, since)
+        self.audio = False
+
+    def release(self) -> None:
+        for rows in self.held:
+            self.out.extend(rows)
+        self.held.clear()
+
+
 def expected_events(script: list[tuple[str, str]]) -> list[tuple[Any, ...]]:
     """The transcript as a reader expects it, computed from the script alone."""
-    out: list[tuple[Any, ...]] = [("session", "started")]
-    held: list[list[tuple[Any, ...]]] = []  # lines waiting for the user turn they follow
-    now = 0
-    heard_at: int | None = None  # when the uncommitted words were first heard
-    started_at: int | None = None
-    audio = False
-    users = bots = 0
-
-    def emit(rows: list[tuple[Any, ...]], since: int) -> None:
-        if (heard_at is not None and heard_at <= since) or held:
-            held.append(rows)
-        else:
-            out.extend(rows)
-
+    m = Model()
     for step, arg in script:
         if step == "heard":
-            heard_at = now if heard_at is None else heard_at
-        elif step == "user" and arg.strip():
-            users += 1
-            out.append(("user_turn", users, arg.strip()))
-            heard_at = None
-            for rows in held:
-                out.extend(rows)
-            held.clear()
+            m.heard_at = m.now if m.heard_at is None else m.heard_at
+        elif step == "user":
+            m.user(arg)
         elif step == "start":
-            started_at = now
+            m.started_at = m.now
         elif step == "audio":
-            audio = True
+            m.audio = True
         elif step in ("bot", "cut"):
-            since = now if started_at is None else started_at
-            started_at = None
-            if arg.strip() or audio:
-                bots += 1
-                rows = [("bot_turn", bots, arg.strip(), step == "cut")]
-                if step == "cut":
-                    rows.append(("interruption", bots))
-                emit(rows, since)
-            audio = False
+            m.bot(arg, step == "cut")
         elif step == "tool":
-            emit([("tool_call", arg)], now)
+            m.emit([("tool_call", arg)], m.now)
         elif step == "session":
-            out.append(("session", arg))
+            m.out.append(("session", arg))
         elif step == "tick":
-            now += 1
-    for rows in held:
-        out.extend(rows)
-    out.append(("session", "ended"))
-    return out
+            m.now += 1
+    m.release()
+    return [*m.out, ("session", "ended")]
 
 
 def as_read(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

@@ -106,10 +106,12 @@ class BackgroundSession:
         self._jobs.put(partial(self._close, ts, dict(summary)))
         self._jobs.put(_STOP)
 
-    async def drained(self) -> None:
-        """Wait, without blocking the loop, until the work queued so far is done."""
-        if self._thread.is_alive():
-            await asyncio.to_thread(self.flush)
+    async def drained(self, within: float | None = None) -> bool:
+        """Wait, without blocking the loop, until the work queued so far is done; False if
+        `within` seconds ran out first (the thread goes on writing)."""
+        if not self._thread.is_alive():
+            return True
+        return await asyncio.to_thread(self.flush, within)
 
     # ----------------------------------------------------------------------------------------
     # Safe from any thread

@@ -168,10 +168,10 @@ class TranscriptRecorder:
         """Block until everything recorded so far is on disk (tests and tools; not the loop)."""
         return self._session.flush(timeout) if self._session else True
 
-    async def drained(self) -> None:
-        """Wait, off the loop, until everything recorded so far is on disk."""
-        if self._session is not None:
-            await self._session.drained()
+    async def drained(self, within: float | None = None) -> bool:
+        """Wait, off the loop, until everything recorded so far is on disk; False if `within`
+        seconds ran out first."""
+        return await self._session.drained(within) if self._session else True
 
     # ----------------------------------------------------------------------------------------
     # User side
