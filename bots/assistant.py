@@ -22,10 +22,10 @@ from bots.gemini_live.config import make_llm
 from bots.pipeline import Assembled, Stages, assemble, piper_tts
 from bots.settings import Settings, load_settings
 from bots.tools import NotesStore, assistant_tools
+from observers.transcript import TranscriptObserver
 from processors.tool_calls import ToolCallProcessor, report_levels
-from processors.transcript_logger import TranscriptLogger
-from processors.transcript_store import TranscriptStore
 from toolcalls.registry import ToolRegistry
+from transcripts import TranscriptRecorder, TranscriptStore
 
 DEFAULT_USER = "local-user"
 SAFE_TO_SHOW = {"get_current_time", "calculate"}  # notes are personal: the browser sees names only
@@ -97,7 +97,7 @@ def build_assistant(
             registry.cancel(call_id, by_model=True)
 
     tts = piper_tts() if settings.response_modality == "TEXT" else None
-    transcript = TranscriptLogger(
+    transcript = TranscriptRecorder(
         TranscriptStore(settings.transcripts, retention_days=settings.transcript_retention_days),
         metadata={
             "bot": bot_name,
@@ -106,18 +106,21 @@ def build_assistant(
             "endpoint": "emulator" if settings.emulator_url else "gemini",
         },
     )
-    return assemble(
+    transcript_observer = TranscriptObserver(transcript)
+    assembled = assemble(
         Stages(
             transport=transport,
             llm=llm,
             user_processors=user_processors,
-            llm_input_processors=[transcript.user()],
-            bot_processors=[ToolCallProcessor(registry), transcript.assistant(), *bot_processors],
+            bot_processors=[ToolCallProcessor(registry), *bot_processors],
             tts=tts,
         ),
+        observers=[transcript_observer],
         rtvi_observer_params=RTVIObserverParams(function_call_report_level=report_levels(registry)),
         idle_timeout_secs=idle_timeout_secs,
     )
+    transcript_observer.attach(assembled.aggregators)
+    return assembled
 
 
 async def run(

@@ -1,8 +1,8 @@
 """The one place that assembles a bot's pipeline from its stages.
 
     transport.input() → [user-side processors] → user context aggregator
-        → [model-input processors, e.g. the transcript's user half] → Gemini Live
-        → [TTS, TEXT modality only] → [tool-call and transcript processors]
+        → [model-input processors] → Gemini Live
+        → [TTS, TEXT modality only] → [tool-call and other bot-side processors]
         → transport.output() → assistant context aggregator
 
 Where each stage lives:
@@ -11,6 +11,8 @@ Where each stage lives:
 - tool calls: `processors.tool_calls.ToolCallProcessor`, over `toolcalls.registry.ToolRegistry`;
 - TTS: Pipecat's `pipecat.services.piper.tts.PiperTTSService` (`piper_tts` below);
 - RTVI: `processors.rtvi_errors.SessionEndingRTVIProcessor`, added by the worker.
+- transcript: not a stage; `observers.transcript.TranscriptObserver` (given to the worker) and
+  the aggregators' turn events feed `transcripts.recorder.TranscriptRecorder`.
 
 Every stage is a parameter, so a test swaps the transport, a deployment swaps the endpoint, and a
 developer adds a processor, without touching this module.

@@ -3,20 +3,27 @@
 Server-rendered HTML with inline styles only, so the page works offline and needs no build step:
 a list of sessions, and per session the user and bot turns, tool calls with their outcome,
 interruptions, session events, and each turn's latency drawn as a bar.
+
+The pages read and render whole session files, which takes hundreds of milliseconds with a few
+long sessions on disk, so they are rendered on a worker thread: the bot's server shares its event
+loop with the audio of the sessions in progress.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse
 
-from processors.transcript_store import check_session_id, list_sessions, load_session
+from transcripts import check_session_id, list_sessions, load_session
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;
@@ -137,16 +144,25 @@ def render_session(folder: Path, session_id: str) -> HTMLResponse:
     return _page(f"Session {session_id}", body)
 
 
+_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript-pages")
+"""One page at a time: each thread rendering competes with the event loop for the GIL, so more
+would stretch the loop's wall-clock lag, not answer sooner on two cores."""
+
+
+async def _rendered(render: Callable[..., HTMLResponse], *args: Any) -> HTMLResponse:
+    return await asyncio.get_running_loop().run_in_executor(_RENDERER, render, *args)
+
+
 def transcripts_router(folder: Path) -> APIRouter:
     """Routes for the bot's server; `folder` is the transcript folder from the settings."""
     router = APIRouter()
 
     @router.get("/transcripts", response_class=HTMLResponse)
     async def sessions() -> HTMLResponse:
-        return render_list(folder)
+        return await _rendered(render_list, folder)
 
     @router.get("/transcripts/{session_id}", response_class=HTMLResponse)
     async def session(session_id: str) -> HTMLResponse:
-        return render_session(folder, session_id)
+        return await _rendered(render_session, folder, session_id)
 
     return router

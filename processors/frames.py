@@ -1,7 +1,7 @@
 """Frames and records our processors exchange: tool-call outcomes and session events.
 
 The tool-call processor announces each finished call as a `ToolCallEventFrame`, and the Gemini
-Live stage announces connection changes as a `SessionEventFrame`, so the transcript logger can
+Live stage announces connection changes as a `SessionEventFrame`, so the transcript observer can
 record both without knowing where they came from.
 """
 

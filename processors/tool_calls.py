@@ -3,7 +3,7 @@
 Placed after the LLM, `ToolCallProcessor` passes every frame on and adds, for each call of a tool
 the `ToolRegistry` owns:
 
-- a `ToolCallEventFrame` when the call has finished, for the transcript logger;
+- a `ToolCallEventFrame` when the call has finished, for the transcript observer;
 - RTVI server messages ``{"type": "tool-activity", ...}`` when it starts and when it ends,
   carrying what Pipecat's own ``llm-function-call-*`` messages lack: the tool call id on
   start, how the call ended (ok, failed, invalid arguments, timed out, cancelled, refused),

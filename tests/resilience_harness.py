@@ -427,8 +427,8 @@ async def run_bot(
         data_dir: The bot's data folder (notes database).
         options: `StageOptions` of the stage (retry delays, timeouts).
         extra_tools: Tools added to the assistant's own.
-        user_processors: Extra user-side stages (e.g. the transcript logger's user half).
-        bot_processors: Extra bot-side stages (e.g. the transcript logger's assistant half).
+        user_processors: Extra user-side stages (e.g. a video gate).
+        bot_processors: Extra bot-side stages (e.g. a logger of frames).
         connect: Fire `on_client_connected` (which starts the conversation) once running.
         ready: Wait until the Gemini Live stage takes input before handing the bot over.
         **settings: `Settings` fields to override.

@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 from browser_harness import assistant_bot, bot_servers, chromium, no_leftovers, vision_bot
 
-from processors.transcript_store import Transcript, load_session
 from testkit.bot_server import BotServer, EmulatorControl
 from testkit.browser.conversation import (
     Conversation,
@@ -40,6 +39,7 @@ from testkit.browser.media import MicScript, synthesize, write_solid_y4m
 from testkit.browser.page import BASE_FLAGS, PageSession, Turn, open_page
 from testkit.browser.probe import Probe
 from testkit.processes import HarnessError
+from transcripts import Transcript, load_session
 
 # Fixtures, used through pytest's lookup in this module's namespace.
 __all__ = ["assistant_bot", "bot_servers", "chromium", "no_leftovers", "vision_bot"]
@@ -79,7 +79,7 @@ def transcript_of(server: BotServer, conv: Conversation) -> Transcript:
     if conv.transcript_id is None:
         pytest.fail(
             f"the bot wrote no transcript under {server.transcripts} for this session "
-            "(processors/transcript_logger.py is not wired into the bot's pipeline?)"
+            "(is observers/transcript.py wired into the bot's pipeline?)"
         )
     return load_session(server.transcripts, conv.transcript_id)
 

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import AUDIO_DIR, REPO
+from conftest import AUDIO_DIR
 from docker_harness import (
     BASE_IMAGE,
     BUILDER_IMAGE,
@@ -58,6 +58,7 @@ from docker_harness import (
 )
 
 from bots.settings import Settings, load_settings
+from testkit.waiting import wait_for
 from testkit.webrtc.client import WebRTCClient
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
@@ -70,11 +71,6 @@ CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
 DEV_TOOLS = {"pytest", "pytest-asyncio", "pytest-timeout", "hypothesis", "ruff", "mypy", "pip"}
 COMPOSES = ("docker-compose 1.29", "docker compose v2")
 EMULATOR_BANNER = "LOCAL GEMINI LIVE EMULATOR at https://emulator:8765"
-TRANSCRIPTS_WIRED = any(
-    "transcript_logger" in path.read_text(encoding="utf-8") for path in (REPO / "bots").glob("*.py")
-)
-"""Whether a bot puts processors/transcript_logger.py in its pipeline yet (then a transcript
-must land on the volume; before that, the test checks that the bot can write there)."""
 SETTINGS_FIXED_BY_COMPOSE = {"DATA_DIR", "EMULATOR_CA", "DEFAULT_EMULATOR_URL", "EXPOSED_HOST"}
 SETTINGS_NOT_PASSED = {
     "EMULATOR_URL": "a host's emulator URL means nothing in a container; the service is used",
@@ -404,23 +400,12 @@ async def test_a_spoken_question_is_answered_over_webrtc_and_lands_on_the_volume
 
     volume = stack.project.volume_path("data")
     assert str(volume).startswith(str(stack.project.daemon.root)), volume
-    if TRANSCRIPTS_WIRED:
-        deadline = time.monotonic() + 15
-        while True:
-            found = {
-                p.name: p.read_text(errors="replace")
-                for p in (volume / "transcripts").glob("*.jsonl")
-            }
-            said_tokyo = [name for name, text in found.items() if "tokyo" in text.lower()]
-            if said_tokyo or time.monotonic() > deadline:
-                break
-            time.sleep(0.25)
-        assert said_tokyo, f"no transcript of the question on the volume: {found}"
-        say(request, f"{stack.project.label}: transcript on the volume: {said_tokyo}")
-    else:
-        # Until a bot writes transcripts: the volume is the bot's DATA_DIR and it can write there.
-        bot = stack.project.container("bot")
-        stack.project.daemon.docker(
-            "exec", bot, "python", "-c", "open('/data/.written-by-the-bot', 'w').write('ok')"
-        )
-        assert (volume / ".written-by-the-bot").read_text() == "ok"
+
+    def transcripts_of_tokyo() -> list[str]:
+        found = {
+            p.name: p.read_text(errors="replace") for p in (volume / "transcripts").glob("*.jsonl")
+        }
+        return [name for name, text in found.items() if "tokyo" in text.lower()]
+
+    said_tokyo = wait_for(transcripts_of_tokyo, "a transcript of the question on the volume", 15)
+    say(request, f"{stack.project.label}: transcript on the volume: {said_tokyo}")

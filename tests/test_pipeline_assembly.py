@@ -33,7 +33,6 @@ from bots.settings import Settings
 from bots.tools import NotesStore, make_notes_tools
 from emulator.certs import ensure_certs
 from processors.tool_calls import ToolCallProcessor
-from processors.transcript_logger import AssistantTranscriptLogger, UserTranscriptLogger
 
 pytestmark = pytest.mark.unit
 
@@ -79,11 +78,9 @@ def test_the_assistant_pipeline_has_every_stage_in_order(
         transport.input(),
         marker_user,
         LLMUserAggregator,
-        UserTranscriptLogger,  # must sit after the aggregator, which consumes transcription
         GeminiLiveLLMService,
         *([PiperTTSService] if modality == "TEXT" else []),
         ToolCallProcessor,
-        AssistantTranscriptLogger,  # after the tool processor, whose events it records
         marker_bot,
         transport.output(),
         LLMAssistantAggregator,

@@ -38,9 +38,9 @@ from bots.gemini_live.wire import SessionFacade
 from emulator.server import Emulator, Running, start
 from emulator.speech import split_sentences
 from processors.frames import SessionEvent
-from processors.transcript_store import list_sessions, load_session
 from testkit.clock import FakeClock
 from testkit.waiting import until
+from transcripts import list_sessions, load_session
 
 pytestmark = [pytest.mark.emulator, pytest.mark.timeout(120)]
 

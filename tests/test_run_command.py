@@ -31,10 +31,10 @@ from conftest import AUDIO_DIR
 from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
 from bots.web import DIST_DIR
-from processors.transcript_store import Transcript, list_sessions, load_session
 from testkit.bot_server import BotServer, clean_env, start_bot, stopped_at_exit
 from testkit.processes import Proc, free_port
 from testkit.webrtc.client import RTVIMessage, WebRTCClient
+from transcripts import Transcript, list_sessions, load_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -7,6 +7,7 @@ load back.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
@@ -16,6 +17,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,7 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from processors import transcript_store
-from processors.transcript_store import (
+from transcripts import (
     SessionWriter,
     TranscriptStore,
     list_sessions,
@@ -32,6 +33,9 @@ from processors.transcript_store import (
     new_session_id,
     read_index,
 )
+from transcripts import store as transcript_store
+from transcripts.background import BackgroundSession
+from transcripts.cli import default_folder
 
 pytestmark = pytest.mark.unit
 
@@ -49,7 +53,7 @@ def open_session(folder: Path, session_id: str = "s1", **kwargs: Any) -> Session
 
 
 def record_conversation(folder: Path, session_id: str, start: float) -> None:
-    """A short finished session, as the logger would write it."""
+    """A short finished session, as the recorder would write it."""
     writer = TranscriptStore(folder).open_session(session_id, started_at=start)
     writer.write("session", start, {"event": "started", "detail": "", "meta": {}})
     writer.write("user_turn", start + 1, {"turn": 1, "text": "What is twelve times seven?"})
@@ -448,11 +452,97 @@ def test_a_full_disk_is_logged_once_and_the_session_goes_on_in_memory(
 
 
 # ------------------------------------------------------------------------------------------------
+# The writer thread: the event loop hands events over and never waits for the disk
+
+
+@pytest.fixture
+def stalled_disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Session-file writes block until the event is set (the index and retention do not)."""
+    go = threading.Event()
+    real_write = os.write
+
+    def write(fd: int, data: bytes) -> int:
+        if data.startswith(b'{"type"'):
+            assert go.wait(30), "the test never let the disk go"
+        return real_write(fd, data)
+
+    monkeypatch.setattr(transcript_store.os, "write", write)
+    yield go
+    go.set()
+
+
+def test_events_are_written_by_the_thread_in_order_each_on_its_own_line(tmp_path: Path) -> None:
+    session = BackgroundSession(TranscriptStore(tmp_path), "s1")
+    session.open(started_at=T0, meta={"bot": "b"})
+    for n in range(1, 201):
+        session.write("user_turn", T0 + n, {"turn": n, "text": f"line {n}"})
+    session.close(ts=T0 + 201, summary={"user_turns": 200})
+    assert session.flush(timeout=10)
+    transcript = load_session(tmp_path, "s1")
+    assert [e["turn"] for e in transcript.events] == list(range(1, 201))
+    assert transcript.events == session.events and session.written == 200
+    assert read_index(tmp_path)["s1"]["ended"]["user_turns"] == 200
+
+
+def test_recording_does_not_wait_for_a_stalled_disk(
+    tmp_path: Path, stalled_disk: threading.Event
+) -> None:
+    session = BackgroundSession(TranscriptStore(tmp_path), "s1")
+    session.open(started_at=T0, meta={})
+    for n in range(1, 51):
+        session.write("user_turn", T0 + n, {"turn": n, "text": "hi"})  # returns at once
+    assert len(session.events) == 50 and not session.flush(timeout=0.05)
+    stalled_disk.set()
+    assert session.flush(timeout=10)
+    assert [t.turn for t in load_session(tmp_path, "s1").user_turns] == list(range(1, 51))
+
+
+def test_a_disk_too_far_behind_is_logged_once_and_the_rest_kept_in_memory(
+    tmp_path: Path, stalled_disk: threading.Event, warnings: list[str]
+) -> None:
+    session = BackgroundSession(TranscriptStore(tmp_path), "s1", max_pending=5)
+    session.open(started_at=T0, meta={})
+    for n in range(1, 21):
+        session.write("user_turn", T0 + n, {"turn": n, "text": "hi"})
+    assert session.in_memory_only and len(session.events) == 20
+    stalled_disk.set()
+    session.close(ts=T0 + 21, summary={})
+    assert session.flush(timeout=10)
+    assert len(warnings) == 1 and "kept in memory only" in warnings[0]
+    transcript = load_session(tmp_path, "s1")
+    assert [t.turn for t in transcript.user_turns] == [1, 2, 3, 4, 5]  # a clean prefix
+    assert transcript.skipped_lines == 0 and "ended" in read_index(tmp_path)["s1"]
+
+
+async def test_waiting_for_the_writer_leaves_the_loop_free(
+    tmp_path: Path, stalled_disk: threading.Event
+) -> None:
+    session = BackgroundSession(TranscriptStore(tmp_path), "s1")
+    session.open(started_at=T0, meta={})
+    session.write("user_turn", T0, {"turn": 1, "text": "hi"})
+    drained = asyncio.ensure_future(session.drained())
+    ticks = 0
+    while ticks < 5:  # the loop runs on while the writer waits for the disk
+        await asyncio.sleep(0)
+        ticks += 1
+    assert not drained.done()
+    stalled_disk.set()
+    await asyncio.wait_for(drained, 10)
+    assert session.written == 1
+
+
+def test_the_cli_defaults_to_the_bots_folder_from_the_environment() -> None:
+    assert default_folder({"TRANSCRIPT_DIR": "/t", "DATA_DIR": "/d"}) == Path("/t")
+    assert default_folder({"DATA_DIR": "/d"}) == Path("/d/transcripts")
+    assert default_folder({}) == Path("data/transcripts")
+
+
+# ------------------------------------------------------------------------------------------------
 # Crash: SIGKILL mid-write loses at most the line being written
 
 CHILD = """
 import sys, time
-from processors.transcript_store import TranscriptStore
+from transcripts import TranscriptStore
 
 writer = TranscriptStore(sys.argv[1]).open_session("crash", started_at=time.time())
 for n in range(1, 1_000_000):
@@ -504,7 +594,7 @@ def test_a_session_killed_mid_write_loads_every_event_flushed_before_the_kill(
 def cli(*args: str, folder: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TZ": "UTC"}
     return subprocess.run(
-        [sys.executable, "-m", "processors.transcripts", "--folder", str(folder), *args],
+        [sys.executable, "-m", "transcripts", "--folder", str(folder), *args],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -37,7 +37,7 @@ def wait_for_ended_transcript(
 
     The bot creates a session's file when the session starts, so if none has appeared
     `appear_timeout` seconds after the page closed, no transcript is being written: None, at once,
-    rather than stalling a run on a bot without the transcript logger.
+    rather than stalling a run on a bot that writes no transcript.
     """
     started = time.monotonic()
     while True:

@@ -35,7 +35,7 @@ def breakdown(conv: Conversation, folder: Path | None) -> list[Breakdown | None]
     ]
     bot_turns: list[dict[str, Any]] = []
     if folder is not None and conv.transcript_id is not None:
-        from processors.transcript_store import load_session
+        from transcripts import load_session
 
         bot_turns = [
             e

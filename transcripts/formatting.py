@@ -1,48 +1,25 @@
-"""Read recorded transcripts: `python -m processors.transcripts list | show SESSION | export ...`.
+"""Transcripts as people read them: the `list` table, a plain-text timeline, Markdown, JSON.
 
-    python -m processors.transcripts list
-    python -m processors.transcripts show 20250101-120000-3f9a1c
-    python -m processors.transcripts export 20250101-120000-3f9a1c --format md --output call.md
-    python -m processors.transcripts purge --days 30
-
-The folder is `--folder`, else the bots' setting (`TRANSCRIPT_DIR`, default `DATA_DIR/transcripts`).
-Times are shown in the local time zone (set `TZ` to change it). Exported files are created 0600,
-like the transcripts themselves.
+Shared by the reader CLI (`python -m transcripts`) and anything else that prints a session. Times
+are shown in the local time zone (set `TZ` to change it).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from processors.transcript_store import (
-    FILE_MODE,
-    SessionInfo,
-    Transcript,
-    TranscriptStore,
-    list_sessions,
-    load_session,
-)
-
-
-def default_folder() -> Path:
-    """The bots' transcript folder, read from the environment and `.env` like the bots do."""
-    try:
-        from bots.settings import load_settings
-
-        return load_settings().transcripts
-    except Exception:  # a setting the bots need but this reader does not, e.g. a bad key
-        return Path(os.environ.get("TRANSCRIPT_DIR") or Path("data") / "transcripts")
+from transcripts.files import FILE_MODE
+from transcripts.reading import SessionInfo, Transcript
 
 
 def clock_time(ts: float | None, *, date: bool = False) -> str:
+    """A time of day (with the date and zone when `date`), or "?" when unknown."""
     if ts is None:
         return "?"
     moment = datetime.fromtimestamp(ts).astimezone()
@@ -52,6 +29,7 @@ def clock_time(ts: float | None, *, date: bool = False) -> str:
 
 
 def duration_text(seconds: float | None) -> str:
+    """A duration as people say it: `42 s`, `1 min 10 s`, `2 h 05 min`."""
     if seconds is None:
         return "?"
     whole = round(seconds)
@@ -216,47 +194,3 @@ def write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m processors.transcripts", description=__doc__)
-    parser.add_argument("--folder", type=Path, help="transcript folder (default: from settings)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="list sessions")
-    show = commands.add_parser("show", help="print a session's timeline")
-    show.add_argument("session")
-    export = commands.add_parser("export", help="export a session as Markdown or JSON")
-    export.add_argument("session")
-    export.add_argument("--format", choices=("md", "json"), default="md")
-    export.add_argument("--output", type=Path, help="file to write (default: stdout)")
-    purge = commands.add_parser("purge", help="delete sessions older than N days")
-    purge.add_argument("--days", type=float, required=True)
-    args = parser.parse_args(argv)
-    folder: Path = args.folder or default_folder()
-
-    if args.command == "list":
-        print(format_list(list_sessions(folder)))
-        return 0
-    if args.command == "purge":
-        removed = TranscriptStore(folder, retention_days=args.days).purge_expired()
-        print(f"deleted {len(removed)} session(s)" + "".join(f"\n  {s}" for s in removed))
-        return 0
-    try:
-        transcript = load_session(folder, args.session)
-    except (FileNotFoundError, ValueError) as exc:
-        message = exc if isinstance(exc, ValueError) else f"no session {args.session} in {folder}"
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    if args.command == "show":
-        print(format_show(transcript))
-        return 0
-    text = format_markdown(transcript) if args.format == "md" else export_json(transcript)
-    if args.output:
-        write_private(args.output, text)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
