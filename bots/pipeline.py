@@ -7,10 +7,17 @@
 
 Where each stage lives:
 
+- transport: Pipecat's `pipecat.transports.smallwebrtc.transport.SmallWebRTCTransport` or
+  `pipecat.transports.daily.transport.DailyTransport`, made by `bots.assistant.run` with
+  `pipecat.runner.utils.create_transport`; the HTTP side is `bots.server.app`;
+- user-side processors: `processors.video_gate.SpeechGatedVideo` for the vision bot
+  (`bots.vision`);
+- context aggregators: Pipecat's
+  `pipecat.processors.aggregators.llm_response_universal.LLMContextAggregatorPair`;
 - Gemini Live: `bots.gemini_live.service.GeminiLiveStage` (built by `bots.gemini_live.config`);
-- tool calls: `processors.tool_calls.ToolCallProcessor`, over `toolcalls.registry.ToolRegistry`;
 - TTS: Pipecat's `pipecat.services.piper.tts.PiperTTSService` (`piper_tts` below);
-- RTVI: `processors.rtvi_errors.SessionEndingRTVIProcessor`, added by the worker.
+- tool calls: `processors.tool_calls.ToolCallProcessor`, over `toolcalls.registry.ToolRegistry`;
+- RTVI: `processors.rtvi_errors.SessionEndingRTVIProcessor`, added by the worker;
 - transcript: not a stage; `observers.transcript.TranscriptObserver` (given to the worker) and
   the aggregators' turn events feed `transcripts.recorder.TranscriptRecorder`.
 
