@@ -13,20 +13,12 @@ import importlib
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING
 
-from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
 from bots.logs import setup_logging
 from bots.settings import Settings, SettingsError, load_settings
 
-if TYPE_CHECKING:
-    from bots.daily.routes import DailySessions
-
 BOTS = ("assistant", "vision")
-SESSIONS_PER_CORE = 4
-"""Default `MAX_SESSIONS` per CPU core: measured about 5-6 assistant sessions per core here,
-less some headroom so the sessions already running keep real time."""
 
 
 def banner(settings: Settings, url: str, emulator: str | None, *, open_access: bool) -> str:
@@ -145,58 +137,32 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(settings: Settings, args: argparse.Namespace, emulator: EmulatorProcess | None) -> int:
     """Build the app for the chosen bot and transport, print the banner, serve until stopped."""
-    from bots.server.app import ServerConfig, build_app
-    from bots.server.guard import allowed_hosts
+    from bots.daily.rooms import DailyRoomError
+    from bots.server.assemble import make_app
     from bots.server.run import run
     from bots.server.run import serve as serve_app
-    from bots.server.sessions import Limits
-    from bots.transcripts_page import transcripts_router
 
     bot = importlib.import_module(f"bots.{args.bot}").bot
-    config = ServerConfig(
-        transport=args.transport,
-        allowed_hosts=allowed_hosts(args.host, settings.allowed_hosts),
-        allowed_origins=settings.allowed_origins,
-        session_secret=(
-            settings.session_secret.get_secret_value() if settings.session_secret else None
-        ),
-        limits=Limits(
-            max_sessions=settings.max_sessions or (os.cpu_count() or 1) * SESSIONS_PER_CORE,
-            max_per_client=settings.max_sessions_per_client,
-        ),
-        ice_timeout_secs=settings.ice_timeout_secs,
-    )
-    app, sessions = build_app(config, bot, routers=[transcripts_router(settings.transcripts)])
-    url = f"http://{args.host}:{args.port}/client/"
-    daily: DailySessions | None = None
-    if args.transport == "daily":
-        from bots.daily.rooms import DailyRoomError
-        from bots.daily.routes import install_daily_routes
-
-        try:
-            daily = install_daily_routes(app, settings, bot)
-        except DailyRoomError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-        url = f"http://{args.host}:{args.port}/daily"
+    try:
+        served = make_app(settings, bot, transport=args.transport, host=args.host)
+    except DailyRoomError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    page = "daily" if args.transport == "daily" else "client/"
+    url = f"http://{args.host}:{args.port}/{page}"
     shown = emulator.base_url if emulator else settings.emulator_url
     open_access = open_to_anyone(settings, args.host)
     print(banner(settings, url, shown, open_access=open_access), flush=True)
-
-    async def drain() -> None:
-        sessions.draining = True
-        await lifecycle.end_all()
-
-    def cancel() -> None:
-        for task in list(sessions.tasks.values()):
-            task.cancel()
-
-    async def close(grace_secs: float) -> None:
-        await sessions.aclose(grace_secs)
-        if daily is not None:
-            await daily.aclose(grace_secs)
-
-    run(serve_app(app, args.host, args.port, drain=drain, cancel=cancel, close=close))
+    run(
+        serve_app(
+            served.app,
+            args.host,
+            args.port,
+            drain=served.drain,
+            cancel=served.cancel,
+            close=served.close,
+        )
+    )
     return 0
 
 

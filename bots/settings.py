@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         None,
         description="signs session tokens; when set, sessions need one (python -m bots token)",
     )
+    admin_token: SecretStr | None = Field(
+        None,
+        description="the operator's token for the transcript pages; unset serves them only on "
+        "a loopback bind",
+    )
     allow_open_access: bool = Field(
         False, description="serve a non-loopback address without SESSION_SECRET (not advised)"
     )
@@ -140,12 +145,14 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("google_api_key", "daily_api_key", "session_secret", mode="before")
+    @field_validator(
+        "google_api_key", "daily_api_key", "session_secret", "admin_token", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("session_secret")
+    @field_validator("session_secret", "admin_token")
     @classmethod
     def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:

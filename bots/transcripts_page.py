@@ -15,16 +15,18 @@ import asyncio
 import datetime as dt
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
 from transcripts import check_session_id, list_sessions, load_session
 
+PAGE_SIZE = 50
+"""Sessions listed on one page of `/transcripts`."""
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;
 color:#1d2330}
@@ -53,10 +55,13 @@ def _page(title: str, body: str) -> HTMLResponse:
     )
 
 
-def render_list(folder: Path) -> HTMLResponse:
-    """The sessions, newest first."""
+def render_list(folder: Path, page: int = 1, per_page: int = PAGE_SIZE) -> HTMLResponse:
+    """The sessions, newest first, `per_page` to a page."""
+    every = list(reversed(list_sessions(folder)))
+    pages = max(1, -(-len(every) // per_page))
+    page = min(max(1, page), pages)
     rows = []
-    for info in reversed(list_sessions(folder)):
+    for info in every[(page - 1) * per_page : page * per_page]:
         duration = "-" if info.duration_s is None else f"{info.duration_s:.0f} s"
         rows.append(
             f"<tr class=session-row><td><a href='/transcripts/{html.escape(info.session_id)}'>"
@@ -69,7 +74,13 @@ def render_list(folder: Path) -> HTMLResponse:
         if rows
         else "<p class=muted>No sessions recorded yet.</p>"
     )
-    return _page("Transcripts", f"<h1>Transcripts</h1>{table}")
+    links = []
+    if page > 1:
+        links.append(f"<a rel=prev href='/transcripts?page={page - 1}'>newer</a>")
+    if page < pages:
+        links.append(f"<a rel=next href='/transcripts?page={page + 1}'>older</a>")
+    nav = f"<p class=muted>page {page} of {pages} · {len(every)} sessions {' · '.join(links)}</p>"
+    return _page("Transcripts", f"<h1>Transcripts</h1>{table}{nav}")
 
 
 def _event_row(event: dict[str, Any], started: float, worst_ms: float) -> str:
@@ -153,13 +164,18 @@ async def _rendered(render: Callable[..., HTMLResponse], *args: Any) -> HTMLResp
     return await asyncio.get_running_loop().run_in_executor(_RENDERER, render, *args)
 
 
-def transcripts_router(folder: Path) -> APIRouter:
-    """Routes for the bot's server; `folder` is the transcript folder from the settings."""
-    router = APIRouter()
+def transcripts_router(
+    folder: Path, *, require: Callable[..., Awaitable[None]] | None = None
+) -> APIRouter:
+    """Routes for the bot's server; `folder` is the transcript folder from the settings.
+
+    `require` is a FastAPI dependency every page runs first (the operator's token check).
+    """
+    router = APIRouter(dependencies=[Depends(require)] if require is not None else [])
 
     @router.get("/transcripts", response_class=HTMLResponse)
-    async def sessions() -> HTMLResponse:
-        return await _rendered(render_list, folder)
+    async def sessions(page: int = Query(1, ge=1, le=1_000_000)) -> HTMLResponse:
+        return await _rendered(render_list, folder, page)
 
     @router.get("/transcripts/{session_id}", response_class=HTMLResponse)
     async def session(session_id: str) -> HTMLResponse:

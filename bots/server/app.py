@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from bots.server.guard import MAX_BODY_BYTES, BodyLimit, OriginCheck
 from bots.server.identity import LOCAL_USER, Identity, TokenError, bearer, verify
+from bots.server.operator import LoginRequired, login_page
 from bots.server.sessions import Limits, Refused, SessionBook
 from bots.server.webrtc import (
     BotFunction,
@@ -132,6 +133,12 @@ def _errors(app: FastAPI) -> None:
     async def refused(_request: Request, exc: Refused) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
         return JSONResponse({"detail": exc.message}, exc.status, headers)
+
+    @app.exception_handler(LoginRequired)
+    async def login(request: Request, exc: LoginRequired) -> Response:
+        if "text/html" in request.headers.get("accept", ""):
+            return login_page(exc.message)
+        return JSONResponse({"detail": exc.detail}, 401, {"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,92 @@
+"""The app `python -m bots` serves, made from the settings: one place, so tests serve the same.
+
+The settings are read here into the server's plain `ServerConfig`; what the app needs at run
+time (drain on the first stop signal, cancel on the second, close after the server stops) comes
+back with it in `Served`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import APIRouter, FastAPI
+
+from bots import lifecycle
+from bots.daily.routes import DailySessions, install_daily_routes
+from bots.server.app import ServerConfig, build_app
+from bots.server.guard import allowed_hosts, is_loopback
+from bots.server.operator import OperatorAccess
+from bots.server.sessions import Limits
+from bots.server.webrtc import BotFunction, WebRTCSessions
+from bots.settings import Settings
+from bots.transcripts_page import transcripts_router
+
+SESSIONS_PER_CORE = 4
+"""Default `MAX_SESSIONS` per CPU core: measured about 5-6 assistant sessions per core here,
+less some headroom so the sessions already running keep real time."""
+
+
+@dataclass
+class Served:
+    """The app, and the sessions it runs, with what stopping needs to do to them."""
+
+    app: FastAPI
+    sessions: WebRTCSessions
+    daily: DailySessions | None = None
+
+    async def drain(self) -> None:
+        """The first stop signal: no new sessions; the running ones end gracefully."""
+        self.sessions.draining = True
+        await lifecycle.end_all()
+
+    def cancel(self) -> None:
+        """The second stop signal: cancel every session now."""
+        for task in list(self.sessions.tasks.values()):
+            task.cancel()
+
+    async def close(self, grace_secs: float) -> None:
+        """After the server stopped: let the sessions unwind, close their peers and rooms."""
+        await self.sessions.aclose(grace_secs)
+        if self.daily is not None:
+            await self.daily.aclose(grace_secs)
+
+
+Transport = Literal["webrtc", "daily"]
+
+
+def server_config(settings: Settings, transport: Transport, host: str) -> ServerConfig:
+    """The server's configuration from the bot settings and the command line."""
+    secret = settings.session_secret.get_secret_value() if settings.session_secret else None
+    return ServerConfig(
+        transport=transport,
+        allowed_hosts=allowed_hosts(host, settings.allowed_hosts),
+        allowed_origins=settings.allowed_origins,
+        session_secret=secret,
+        limits=Limits(
+            max_sessions=settings.max_sessions or (os.cpu_count() or 1) * SESSIONS_PER_CORE,
+            max_per_client=settings.max_sessions_per_client,
+        ),
+        ice_timeout_secs=settings.ice_timeout_secs,
+    )
+
+
+def transcript_routes(settings: Settings, host: str) -> list[APIRouter]:
+    """The transcript pages: behind `ADMIN_TOKEN`, or, without one, only on a loopback bind."""
+    if settings.admin_token is not None:
+        access = OperatorAccess(settings.admin_token.get_secret_value())
+        pages = transcripts_router(settings.transcripts, require=access.require)
+        return [access.login_router(), pages]
+    if is_loopback(settings.exposed_host or host):
+        return [transcripts_router(settings.transcripts)]
+    return []
+
+
+def make_app(settings: Settings, bot: BotFunction, *, transport: Transport, host: str) -> Served:
+    """The app for `bot`; raises `bots.daily.rooms.DailyRoomError` when Daily cannot be used."""
+    app, sessions = build_app(
+        server_config(settings, transport, host), bot, routers=transcript_routes(settings, host)
+    )
+    daily = install_daily_routes(app, settings, bot) if transport == "daily" else None
+    return Served(app, sessions, daily)
