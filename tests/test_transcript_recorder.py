@@ -419,6 +419,24 @@ def test_a_huge_tool_result_is_stored_as_a_preview(tmp_path: Path, clock: FakeCl
     assert call["result"]["chars"] == len(json.dumps(big))
 
 
+def test_huge_tool_arguments_are_stored_as_a_preview_like_results(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    rec = make_recorder(tmp_path, clock, max_result_chars=100)
+    rec.start()
+    arguments = {"text": "remember " + "y" * 5000}
+    rec.tool_call({**tool_record(), "arguments": arguments})
+    rec.tool_call(tool_record())
+    finish(rec)
+    big, small = load_session(tmp_path, SID).tool_calls
+    assert big["arguments"] == {
+        "truncated": True,
+        "chars": len(json.dumps(arguments)),
+        "preview": json.dumps(arguments)[:100],
+    }
+    assert small["arguments"] == {"zone": "Asia/Tokyo"}
+
+
 def test_session_events_are_recorded_with_their_detail(tmp_path: Path, clock: FakeClock) -> None:
     rec = make_recorder(tmp_path, clock)
     rec.start()
@@ -465,9 +483,8 @@ def test_nothing_is_recorded_after_the_session_ended(tmp_path: Path, clock: Fake
 
 
 def test_old_sessions_are_deleted_when_a_session_starts(tmp_path: Path, clock: FakeClock) -> None:
-    old = tmp_path / "old-session.jsonl"
-    old.write_text('{"type":"session"}\n')
-    os.utime(old, (T0 - 40 * 86400, T0 - 40 * 86400))
+    old = TranscriptStore(tmp_path).open_session("old-session", started_at=T0 - 40 * 86400)
+    old.close(ts=T0 - 40 * 86400 + 60, summary={})
     rec = TranscriptRecorder(TranscriptStore(tmp_path, retention_days=30), SID, clock=clock)
     rec.start()
     finish(rec)

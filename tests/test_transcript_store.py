@@ -322,14 +322,35 @@ def test_sessions_older_than_the_retention_are_deleted_with_their_index_lines(
     assert mode_of(tmp_path / "index.jsonl") == 0o600
 
 
-def test_retention_uses_the_file_time_when_the_index_does_not_know_the_session(
+def list_sessions_ids(folder: Path) -> list[str]:
+    return [info.session_id for info in list_sessions(folder)]
+
+
+def test_retention_deletes_only_the_sessions_its_index_lists_never_other_files(
     tmp_path: Path,
 ) -> None:
-    for name, age in (("stray-old", 31), ("stray-new", 29)):
+    record_conversation(tmp_path, "ours-old", T0 - 31 * DAY)
+    strays = {"someone-elses": 400, "backup": 31, "stray-new": 29}
+    for name, age in strays.items():
         path = tmp_path / f"{name}.jsonl"
         path.write_text("{}\n")
         os.utime(path, (T0 - age * DAY, T0 - age * DAY))
-    assert TranscriptStore(tmp_path, retention_days=30).purge_expired(now=T0) == ["stray-old"]
+    assert TranscriptStore(tmp_path, retention_days=30).purge_expired(now=T0) == ["ours-old"]
+    assert {p.stem for p in tmp_path.glob("*.jsonl")} == {*strays, "index"}
+
+
+def test_the_index_is_rewritten_through_a_file_of_its_own_never_a_pid_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record_conversation(tmp_path, "old", T0 - 40 * DAY)
+    record_conversation(tmp_path, "new", T0)
+    # Another process (say, PID 1 in another container on the same volume) mid-rewrite:
+    squatter = tmp_path / f".index.jsonl.{os.getpid()}.tmp"
+    squatter.write_text("another writer's half-written index\n")
+    assert TranscriptStore(tmp_path, retention_days=30).purge_expired(now=T0) == ["old"]
+    assert squatter.read_text() == "another writer's half-written index\n"
+    assert set(list_sessions_ids(tmp_path)) == {"new"}
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp" and p != squatter]
 
 
 def test_retention_keeps_the_session_being_recorded_and_everything_when_unset(

@@ -67,7 +67,8 @@ class TranscriptRecorder:
         store: Where the session is written (`TranscriptStore(folder, retention_days=...)`).
         session_id: Names the file; a new sortable id (`20250101-120000-3f9a1c`) by default.
         metadata: Written on the session's `started` event and in the index (bot name, model...).
-        max_result_chars: Tool results and errors longer than this, as JSON, are stored as a
+        max_result_chars: Tool arguments, results and errors longer than this, as JSON, are
+            stored as a
             truncated preview; the transcript is for reading, not for replaying tools.
         clock: Wall-clock time in epoch seconds; tests pass a fake one.
         max_pending: Events that may wait for the writer thread (see `transcripts.background`).
@@ -210,6 +211,7 @@ class TranscriptRecorder:
     def tool_call(self, record: Mapping[str, Any]) -> None:
         """A tool call finished: `ToolCallEvent.to_json()`."""
         stored = dict(record)
+        stored["arguments"] = self._capped(stored.get("arguments"))
         stored["result"] = self._capped(stored.get("result"))
         stored["error"] = self._capped(stored.get("error"))
         self._after_pending_words(self.clock(), lambda: self._write_tool_call(stored))

@@ -49,6 +49,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -152,7 +153,10 @@ class TranscriptStore:
             for session_id, path in session_files(self.folder):
                 started = index.get(session_id, {}).get("started", {}).get("ts")
                 if not isinstance(started, int | float):
-                    started = path.stat().st_mtime
+                    # Not in our index: a file we did not write (or whose start we never
+                    # recorded), so not ours to delete.
+                    present.add(session_id)
+                    continue
                 if session_id not in keep and started < cutoff:
                     path.unlink()
                     removed.append(session_id)
@@ -179,13 +183,17 @@ class TranscriptStore:
         lines = [
             line + b"\n" for line, record in parse_lines(raw)[0] if record.get("session_id") in keep
         ]
-        tmp = path.with_name(f".{INDEX_NAME}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        # A name of its own, not the PID: two containers sharing a volume can both be PID 1.
+        fd, tmp = tempfile.mkstemp(prefix=f".{INDEX_NAME}.", suffix=".tmp", dir=path.parent)
         try:
+            os.fchmod(fd, FILE_MODE)
             os.write(fd, b"".join(lines))
             os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
         os.replace(tmp, path)
 
 
