@@ -19,6 +19,7 @@ saying why; under CI=true it never skips: missing packages are installed with ap
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -72,6 +73,8 @@ DEV_TOOLS = {"pytest", "pytest-asyncio", "pytest-timeout", "hypothesis", "ruff",
 COMPOSES = ("docker-compose 1.29", "docker compose v2")
 EMULATOR_BANNER = "LOCAL GEMINI LIVE EMULATOR at https://emulator:8765"
 SETTINGS_FIXED_BY_COMPOSE = {"DATA_DIR", "EMULATOR_CA", "DEFAULT_EMULATOR_URL", "EXPOSED_HOST"}
+SETTINGS_ONLY_FOR = {"DAILY_API_KEY": "bot-daily"}
+"""Secrets a service gets only when it needs them: the webrtc bot never sees Daily's key."""
 SETTINGS_NOT_PASSED = {
     "EMULATOR_URL": "a host's emulator URL means nothing in a container; the service is used",
     "SYSTEM_INSTRUCTION_FILE": "a host path; SYSTEM_INSTRUCTION is passed instead",
@@ -97,8 +100,12 @@ def say(request: pytest.FixtureRequest, line: str) -> None:
 
 
 def compose_environment(service: str) -> list[str]:
+    """A service's environment as `NAME` (passed when set) and `NAME=value` (fixed) entries."""
     config = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
-    return list(config["services"][service]["environment"])
+    environment = config["services"][service]["environment"]
+    if isinstance(environment, list):
+        return list(environment)
+    return [name if value is None else f"{name}={value}" for name, value in environment.items()]
 
 
 def test_requirements_lock_pins_the_runtime_closure_and_no_dev_tool() -> None:
@@ -114,8 +121,9 @@ def test_requirements_lock_pins_the_runtime_closure_and_no_dev_tool() -> None:
 
 
 def test_compose_passes_every_bot_setting_by_name_or_fixes_it() -> None:
-    names = {name.upper() for name in Settings.model_fields}
+    every = {name.upper() for name in Settings.model_fields}
     for service in ("bot", "bot-daily"):
+        names = every - {n for n, only in SETTINGS_ONLY_FOR.items() if only != service}
         entries = compose_environment(service)
         passed = {e for e in entries if "=" not in e}
         fixed = {e.split("=", 1)[0] for e in entries if "=" in e}
@@ -372,6 +380,28 @@ def test_the_page_is_published_and_the_bot_uses_the_emulator_service(stack: Stac
     assert stack.project.state("emulator") == ("running", "healthy")
     user = stack.project.daemon.docker("exec", stack.project.container("bot"), "id", "-un")
     assert user.stdout.strip() == "app"
+
+
+def test_the_running_containers_are_locked_down(stack: Stack) -> None:
+    """Read off the running containers (`docker inspect`), not the YAML."""
+    for service, memory in (("emulator", 2 << 30), ("bot", 1 << 30)):
+        raw = stack.project.daemon.docker("inspect", stack.project.container(service)).stdout
+        (info,) = json.loads(raw)
+        host = info["HostConfig"]
+        assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd"), (service, host["CapDrop"])
+        assert "no-new-privileges:true" in (host.get("SecurityOpt") or []), service
+        assert host["ReadonlyRootfs"] is True, service
+        assert "/tmp" in (host.get("Tmpfs") or {}), service
+        assert host["Memory"] == memory, (service, host["Memory"])
+        assert host["PidsLimit"] == 512, (service, host["PidsLimit"])
+        assert host["RestartPolicy"]["Name"] == "unless-stopped", service
+        env = dict(e.split("=", 1) for e in info["Config"]["Env"])
+        assert env.get("LOGURU_DIAGNOSE") == "NO", service
+        assert "DAILY_API_KEY" not in env, service
+        if service == "bot":
+            (binding,) = host["PortBindings"]["7860/tcp"]
+            assert binding["HostIp"] == "127.0.0.1", binding
+            assert env["EXPOSED_HOST"] == "127.0.0.1"
 
 
 async def test_a_spoken_question_is_answered_over_webrtc_and_lands_on_the_volume(
