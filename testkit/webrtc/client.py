@@ -101,14 +101,14 @@ class HttpExchange:
 
 
 class WebRTCClient:
-    """One session with a bot served by Pipecat's dev runner (SmallWebRTC), like our page.
+    """One session with a bot over SmallWebRTC, as our page has it (`python -m bots`, or Pipecat's).
 
     Args:
         base_url: the runner, e.g. `http://127.0.0.1:7860`.
         body: the runner `body` sent with `/start`; the bot sees it as `runner_args.body`.
         video_transceivers: offer the camera and screen transceivers the JS transport always
             offers (no track on them). Off, the offer has the audio transceiver only.
-        http_timeout: per HTTP request.
+        http_timeout: per HTTP request; `headers` go with every request (a session token).
     """
 
     def __init__(
@@ -118,6 +118,7 @@ class WebRTCClient:
         body: dict[str, Any] | None = None,
         video_transceivers: bool = True,
         http_timeout: float = 15.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.body = body
@@ -139,7 +140,7 @@ class WebRTCClient:
         self.errors: list[str] = []
         """Failures in background tasks (renegotiation, audio reading)."""
         self.mic = SpeechTrack()
-        self._http = httpx.AsyncClient(timeout=http_timeout, trust_env=False)
+        self._http = httpx.AsyncClient(timeout=http_timeout, trust_env=False, headers=headers)
         self._pc: RTCPeerConnection | None = None
         self._dc: RTCDataChannel | None = None
         self._channel_open = asyncio.Event()
