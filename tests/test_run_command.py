@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from conftest import AUDIO_DIR
 
 from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
+from bots.server.identity import mint
 from bots.web import DIST_DIR
 from testkit.bot_server import BotServer, clean_env, start_bot, stopped_at_exit
 from testkit.processes import Proc, free_port
@@ -407,6 +409,56 @@ async def test_with_a_key_the_conversation_works_and_the_key_reaches_neither_log
         assert SENTINEL_KEY not in run.output()
         assert "not Gemini; EMULATOR_URL is set" in run.output(), run.tail()
         assert "no GOOGLE_API_KEY set" not in run.output()
+
+
+SENTINEL_SECRET = "TEST-SENTINEL-session-secret-000000000000"
+
+
+async def test_a_session_that_fails_leaks_neither_the_key_nor_the_token_anywhere(
+    tmp_path: Path, sentinel_emulator: EmulatorProcess
+) -> None:
+    """The Gemini connection is dropped and refused until the stage gives up: a fatal error,
+    logged with its cause, reaches the page. Neither the API key nor the session token may
+    appear in the log, the transcript folder, an HTTP answer or an RTVI message."""
+    token = mint(SENTINEL_SECRET, "ana", 10)
+    with run_command(
+        tmp_path,
+        GOOGLE_API_KEY=SENTINEL_KEY,
+        EMULATOR_URL=sentinel_emulator.base_url,
+        EMULATOR_CA=str(sentinel_emulator.ca),
+        SESSION_SECRET=SENTINEL_SECRET,
+        RECONNECT_ATTEMPTS="1",
+    ) as run:
+        await asyncio.to_thread(run.wait_until_serving)
+        control = httpx.AsyncClient(
+            base_url=sentinel_emulator.base_url,
+            verify=ssl.create_default_context(cafile=str(sentinel_emulator.ca)),
+            headers={"x-goog-api-key": SENTINEL_KEY},
+            trust_env=False,
+        )
+        async with (
+            control,
+            WebRTCClient(run.base_url, headers={"Authorization": f"Bearer {token}"}) as client,
+        ):
+            await client.connect()
+            await ask(client, "multiply.wav", re.compile(r"\b84\b"))
+            (live,) = [s for s in (await control.get("/emulator/sessions")).json() if s["open"]]
+            faults = await control.post("/emulator/faults", json={"refuse_connections": 20})
+            assert faults.status_code == 200, faults.text
+            dropped = await control.post(f"/emulator/sessions/{live['id']}/drop")
+            assert dropped.status_code == 200, dropped.text
+            fatal = await client.wait_for(
+                lambda m: m.type == "error" and bool((m.data or {}).get("fatal")), TURN_TIMEOUT
+            )
+        assert await asyncio.to_thread(run.interrupt) == 0
+        log = run.output()
+    assert "could not restore" in str(fatal.raw).lower() or "connect" in str(fatal.raw).lower()
+    assert "Lost the connection" in log or "Could not connect" in log, log[-3000:]
+    seen = [log, *(p.read_text(errors="replace") for p in (run.data_dir / "transcripts").iterdir())]
+    seen += [e.text + str(e.headers) for e in client.http]
+    seen += [str(m.raw) for m in client.messages]
+    for secret in (SENTINEL_KEY, token, SENTINEL_SECRET):
+        assert not [text for text in seen if secret in text], secret[:12]
 
 
 def test_a_bad_setting_exits_with_code_2_and_names_the_variable(tmp_path: Path) -> None:
