@@ -88,7 +88,14 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-KINDS = ("assistant", "vision")
+SECURED_SECRET = "browser-suite-session-secret-0123456789"
+KINDS: dict[str, tuple[str, dict[str, str]]] = {
+    "assistant": ("assistant", {}),
+    "vision": ("vision", {}),
+    # Session tokens on, and room for one conversation: the page's token and busy states.
+    "secured": ("assistant", {"SESSION_SECRET": SECURED_SECRET, "MAX_SESSIONS": "1"}),
+}
+"""Each bot server a module may ask for (`<name>_bot`): the bot it runs and its settings."""
 
 
 @pytest.fixture(scope="module")
@@ -101,11 +108,13 @@ def bot_servers(
     second start-up costs no extra wall time, and no start-up runs during a measured turn.
     """
     selected = [i for i in request.session.items if i.module is request.module]
-    needed = [k for k in KINDS if any(f"{k}_bot" in i.fixturenames for i in selected)]
+    needed = [n for n in KINDS if any(f"{n}_bot" in i.fixturenames for i in selected)]
     servers: dict[str, BotServer] = {}
     try:
-        for kind in needed:
-            servers[kind] = start_bot(kind, tmp_path_factory.mktemp(f"{kind}-bot"))
+        for name in needed:
+            bot, env = KINDS[name]
+            workdir = tmp_path_factory.mktemp(f"{name}-bot")
+            servers[name] = start_bot(bot, workdir, log_name=f"{name}-bot.log", **env)
         for server in servers.values():
             server.wait_until_serving()
             control = EmulatorControl(server)
@@ -136,6 +145,12 @@ def assistant_bot(bot_servers: dict[str, BotServer]) -> BotServer:
 def vision_bot(bot_servers: dict[str, BotServer]) -> BotServer:
     """`python -m bots vision` with its emulator, shared by the module's tests."""
     return _server(bot_servers, "vision")
+
+
+@pytest.fixture(scope="module")
+def secured_bot(bot_servers: dict[str, BotServer]) -> BotServer:
+    """The assistant with session tokens on and `MAX_SESSIONS=1`."""
+    return _server(bot_servers, "secured")
 
 
 @pytest.fixture(scope="module")

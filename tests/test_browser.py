@@ -25,8 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_harness import assistant_bot, bot_servers, chromium, no_leftovers, vision_bot
+from browser_harness import (
+    SECURED_SECRET,
+    assistant_bot,
+    bot_servers,
+    chromium,
+    no_leftovers,
+    vision_bot,
+)
 
+from bots.server.identity import mint
 from testkit.bot_server import BotServer, EmulatorControl
 from testkit.browser.conversation import (
     Conversation,
@@ -524,3 +532,29 @@ def test_latency_from_the_end_of_speech_to_the_first_bot_audio_over_5_turns(
         capsys,
         f"latency over 5 turns: median {median:.0f} ms, worst {worst:.0f} ms (target < 700 ms)",
     )
+
+
+# ---------------------------------------------------------------------------------- tokens, busy
+
+
+def test_the_page_sends_the_token_from_its_link_and_shows_busy_when_the_server_is_full(
+    secured_bot: BotServer, tmp_path: Path
+) -> None:
+    """Issue 13, points 2 and 4: `#token=` in the link is sent as a bearer header (and taken
+    out of the address bar); without it the page says a token is needed; a second page while the
+    one allowed conversation runs says the assistant is busy, which is not an error."""
+    page = f"{secured_bot.base_url}/client/?autoconnect=1"
+    quiet = MicScript.questions([])
+    with open_page(page, quiet, tmp_path / "no-token") as anonymous:
+        anonymous.wait("the page shows an error", lambda p: "error" in p.state_sequence(), 30)
+        assert any("token is required" in e for e in anonymous.snapshot()["agent"]["errors"])
+    token = mint(SECURED_SECRET, "ana", 10)
+    with open_page(f"{page}#token={token}", quiet, tmp_path / "first") as first:
+        first.wait_ready()
+        assert token not in first.page.url, "the token stays out of the address bar"
+        with open_page(f"{page}#token={token}", quiet, tmp_path / "second") as second:
+            second.wait("the page shows 'busy'", lambda p: "busy" in p.state_sequence(), 30)
+            banner = second.page.text_content("#banner") or ""
+            assert "busy" in banner.lower() and second.page.is_visible("#banner")
+            assert not second.page.is_visible("#error")
+        first.hang_up()
