@@ -31,6 +31,7 @@ from browser_harness import (
     bot_servers,
     chromium,
     no_leftovers,
+    secured_bot,
     vision_bot,
 )
 
@@ -50,7 +51,14 @@ from testkit.processes import HarnessError
 from transcripts import Transcript, load_session
 
 # Fixtures, used through pytest's lookup in this module's namespace.
-__all__ = ["assistant_bot", "bot_servers", "chromium", "no_leftovers", "vision_bot"]
+__all__ = [
+    "assistant_bot",
+    "bot_servers",
+    "chromium",
+    "no_leftovers",
+    "secured_bot",
+    "vision_bot",
+]
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -552,9 +560,14 @@ def test_the_page_sends_the_token_from_its_link_and_shows_busy_when_the_server_i
     with open_page(f"{page}#token={token}", quiet, tmp_path / "first") as first:
         first.wait_ready()
         assert token not in first.page.url, "the token stays out of the address bar"
-        with open_page(f"{page}#token={token}", quiet, tmp_path / "second") as second:
-            second.wait("the page shows 'busy'", lambda p: "busy" in p.state_sequence(), 30)
-            banner = second.page.text_content("#banner") or ""
-            assert "busy" in banner.lower() and second.page.is_visible("#banner")
-            assert not second.page.is_visible("#error")
+        # A second tab of the same browser (one Playwright per test process).
+        second = first.context.new_page()
+        try:
+            second.goto(f"{page}#token={token}")
+            second.wait_for_selector("#state[data-state='busy']", timeout=30_000)
+            banner = second.text_content("#banner") or ""
+            assert "busy" in banner.lower() and second.is_visible("#banner"), banner
+            assert not second.is_visible("#error")
+        finally:
+            second.close()
         first.hang_up()
