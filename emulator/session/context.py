@@ -41,7 +41,14 @@ class TextTurn:
 
 @dataclass(frozen=True)
 class Infer:
-    """Answer the last user turn of the history (after `clientContent` with `turnComplete`)."""
+    """Answer the last user turn of the history (after `clientContent` with `turnComplete`).
+
+    Attributes:
+        content: Asked for by `clientContent` itself, so it is new input (which a held model
+            answers once it is free); False for a blank realtime nudge, which is not.
+    """
+
+    content: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,8 @@ class Context:
         client_index: Client messages received after `setup`.
         prompt_tokens: The estimated prompt tokens so far, for `usageMetadata`.
         image: The last video frame, as the brain sees it.
+        user_quiet: Set while the user is not speaking (by the VAD, or between
+            `activityStart` and `activityEnd`).
     """
 
     id: str
@@ -99,3 +108,7 @@ class Context:
     client_index: int = 0
     prompt_tokens: int = 0
     image: ImageInfo | None = None
+    user_quiet: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.user_quiet.set()
