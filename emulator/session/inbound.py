@@ -140,15 +140,17 @@ class Inbound:
         it sends a blank text nudge); without it the model waits for more."""
         ctx = self._ctx
         ctx.frames["client_content"] += 1
+        complete = bool(body.get("turn_complete"))
+        if complete and self._speaker.generating:
+            # Stopped first, so the cut-short model turn comes before the new content.
+            await self._speaker.interrupt()
         for turn in body.get("turns") or []:
             role = str((turn or {}).get("role") or "user")
             text = text_of(turn)
             if text.strip():
                 ctx.conv.add("model" if role == "model" else "user", text, "client_content")
-        if not body.get("turn_complete"):
+        if not complete:
             return
-        if self._speaker.generating:
-            await self._speaker.interrupt()
         if ctx.model.client_content_answers_at_once:
             await ctx.events.put(Infer(content=True))
         else:
