@@ -17,6 +17,16 @@ from emulator.session.context import Context
 from emulator.session.speaker import Speaker
 from emulator.state import ToolCallRecord
 
+SCHEDULINGS = ("INTERRUPT", "WHEN_IDLE", "SILENT")
+
+
+def _result(response: Any) -> Any:
+    """What the model reads of a response: a `scheduling` inside it is how to deliver the result
+    (Google's guides put it there, Pipecat sends it there too), not part of the result."""
+    if isinstance(response, dict) and str(response.get("scheduling", "")).upper() in SCHEDULINGS:
+        return {k: v for k, v in response.items() if k != "scheduling"}
+    return response
+
 
 def _scheduling(resp: dict[str, Any]) -> str:
     """`scheduling` from the FunctionResponse field or inside `response`; WHEN_IDLE if neither."""
@@ -92,7 +102,7 @@ class ToolCalls:
     async def _non_blocking_result(
         self, call: ToolCallRecord, response: Any, scheduling: str
     ) -> None:
-        said = brain.respond_to_tool_results([(call.name, response)]).text
+        said = brain.respond_to_tool_results([(call.name, _result(response))]).text
         if scheduling == "SILENT":
             return
         if scheduling == "INTERRUPT" and self._polite():
@@ -121,7 +131,7 @@ class ToolCalls:
         if not unreported:
             return False
         said = brain.respond_to_tool_results(
-            [(c.name, c.responses[-1]["response"]) for c in unreported]
+            [(c.name, _result(c.responses[-1]["response"])) for c in unreported]
         ).text
         await self._speaker.start(said)
         return True
