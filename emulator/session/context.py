@@ -41,14 +41,9 @@ class TextTurn:
 
 @dataclass(frozen=True)
 class Infer:
-    """Answer the last user turn of the history (after `clientContent` with `turnComplete`).
+    """Answer the last user turn of the history (after `clientContent` with `turnComplete`)."""
 
-    Attributes:
-        content: Asked for by `clientContent` itself, so it is new input (which a held model
-            answers once it is free); False for a blank realtime nudge, which is not.
-    """
-
-    content: bool = False
+    content: bool = False  # asked for by the content itself (new input), not by a blank nudge
 
 
 @dataclass(frozen=True)
