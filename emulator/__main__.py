@@ -55,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kind, default, text in _TIMING_OPTIONS:
         p.add_argument(flag, type=kind, default=default, help=text)
     p.add_argument(
+        "--cancel-blocking-on-input",
+        action="store_true",
+        help="3.8 family: new input cancels an unanswered BLOCKING call (Vertex's guide)",
+    )
+    p.add_argument(
+        "--polite-interrupt",
+        action="store_true",
+        help="3.8 family: an INTERRUPT result waits while the user speaks (Vertex's guide)",
+    )
+    p.add_argument(
         "--no-warm", action="store_true", help="load Whisper, Piper and Silero on first use"
     )
     p.add_argument("--log-level", default=os.environ.get("EMULATOR_LOG_LEVEL", "INFO"))
@@ -87,6 +97,8 @@ async def serve(args: argparse.Namespace) -> int:
         connection_lifetime_s=args.connection_lifetime_s or None,
         goaway_lead_s=args.goaway_lead_s,
         handle_ttl_s=args.handle_ttl_s,
+        cancel_blocking_on_input=args.cancel_blocking_on_input,
+        polite_interrupt=args.polite_interrupt,
     )
     try:
         running = await start(

@@ -15,8 +15,9 @@ from emulator.wire import WireError, text_of
 _MODALITIES = ("AUDIO", "TEXT")
 
 
-def _enum(value: Any, prefix: str, names: tuple[str, ...]) -> str | None:
-    """Check an enum field: the full names `PREFIX+NAME` are valid, `*_UNSPECIFIED` means unset."""
+def _enum(value: Any, prefix: str, names: tuple[str, ...], name: str) -> str | None:
+    """Check the enum field `name`: the full names `PREFIX+NAME` are valid, `*_UNSPECIFIED`
+    means unset."""
     if value is None:
         return None
     text = str(value).upper()
@@ -24,7 +25,9 @@ def _enum(value: Any, prefix: str, names: tuple[str, ...]) -> str | None:
         return None
     allowed = [prefix + n for n in names]
     if text not in allowed:
-        raise WireError(f"Invalid value {value!r}: expected one of {', '.join(allowed)}.")
+        raise WireError(
+            f"Invalid value {value!r} for {name}: expected one of {', '.join(allowed)}."
+        )
     return text
 
 
@@ -54,6 +57,12 @@ class SessionConfig:
     initial_history_in_client_content: bool = False
     thinking: dict[str, Any] | None = None
     temperature: float | None = None
+    behaviors: dict[str, str] = field(default_factory=dict)
+    media_resolution: str | None = None
+    proactivity: dict[str, Any] | None = None
+    affective_dialog: bool | None = None
+    default_behavior: str = "BLOCKING"
+    default_turn_coverage: str | None = None
 
     @classmethod
     def from_setup(cls, setup: dict[str, Any]) -> SessionConfig:
@@ -77,20 +86,7 @@ class SessionConfig:
         )
         rt = setup.get("realtime_input_config") or {}
         aad = rt.get("automatic_activity_detection") or {}
-        tools: list[ToolDecl] = []
-        for tool in setup.get("tools") or []:
-            for decl in (tool or {}).get("function_declarations") or []:
-                name = decl.get("name")
-                if not isinstance(name, str) or not name:
-                    raise WireError("Invalid function declaration: 'name' is required.")
-                tools.append(
-                    ToolDecl(
-                        name=name,
-                        description=str(decl.get("description") or ""),
-                        parameters=decl.get("parameters") or decl.get("parameters_json_schema"),
-                        non_blocking=str(decl.get("behavior") or "").upper() == "NON_BLOCKING",
-                    )
-                )
+        tools, behaviors = _functions(setup.get("tools") or [])
         resumption = setup.get("session_resumption")
         history_config = setup.get("history_config") or {}
         return cls(
@@ -104,19 +100,29 @@ class SessionConfig:
             silence_ms=int(aad.get("silence_duration_ms") or 500),
             prefix_padding_ms=int(aad.get("prefix_padding_ms") or 300),
             start_sensitivity=_enum(
-                aad.get("start_of_speech_sensitivity"), "START_SENSITIVITY", ("_HIGH", "_LOW")
+                aad.get("start_of_speech_sensitivity"),
+                "START_SENSITIVITY",
+                ("_HIGH", "_LOW"),
+                "startOfSpeechSensitivity",
             ),
             end_sensitivity=_enum(
-                aad.get("end_of_speech_sensitivity"), "END_SENSITIVITY", ("_HIGH", "_LOW")
+                aad.get("end_of_speech_sensitivity"),
+                "END_SENSITIVITY",
+                ("_HIGH", "_LOW"),
+                "endOfSpeechSensitivity",
             ),
             activity_handling=_enum(
-                rt.get("activity_handling"), "", ("START_OF_ACTIVITY_INTERRUPTS", "NO_INTERRUPTION")
+                rt.get("activity_handling"),
+                "",
+                ("START_OF_ACTIVITY_INTERRUPTS", "NO_INTERRUPTION"),
+                "activityHandling",
             )
             or "START_OF_ACTIVITY_INTERRUPTS",
             turn_coverage=_enum(
                 rt.get("turn_coverage"),
                 "TURN_INCLUDES",
                 ("_ONLY_ACTIVITY", "_ALL_INPUT", "_AUDIO_ACTIVITY_AND_ALL_VIDEO"),
+                "turnCoverage",
             ),
             input_transcription=setup.get("input_audio_transcription") is not None,
             output_transcription=setup.get("output_audio_transcription") is not None,
@@ -129,6 +135,17 @@ class SessionConfig:
             ),
             thinking=gen.get("thinking_config"),
             temperature=gen.get("temperature"),
+            behaviors=behaviors,
+            media_resolution=_enum(
+                gen.get("media_resolution"),
+                "MEDIA_RESOLUTION",
+                ("_LOW", "_MEDIUM", "_HIGH"),
+                "generationConfig.mediaResolution",
+            ),
+            proactivity=setup.get("proactivity"),
+            affective_dialog=gen.get(
+                "enable_affective_dialog", setup.get("enable_affective_dialog")
+            ),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -139,17 +156,45 @@ class SessionConfig:
             "language": self.language,
             "system_instruction": self.system_instruction[:200],
             "tools": [
-                {"name": t.name, "behavior": "NON_BLOCKING" if t.non_blocking else "BLOCKING"}
+                {"name": t.name, "behavior": self.behaviors.get(t.name) or self.default_behavior}
                 for t in self.tools
             ],
             "automatic_activity_detection": not self.vad_disabled,
             "silence_duration_ms": self.silence_ms,
             "activity_handling": self.activity_handling,
             "turn_coverage": self.turn_coverage,
+            "turn_coverage_in_effect": self.turn_coverage or self.default_turn_coverage,
             "input_transcription": self.input_transcription,
             "output_transcription": self.output_transcription,
             "session_resumption": self.resumption,
             "context_window_compression": self.compression,
             "initial_history_in_client_content": self.initial_history_in_client_content,
             "thinking": self.thinking,
+            "media_resolution": self.media_resolution,
+            "proactivity": self.proactivity,
         }
+
+
+_BEHAVIORS = ("BLOCKING", "NON_BLOCKING")
+
+
+def _functions(tools: list[Any]) -> tuple[list[ToolDecl], dict[str, str]]:
+    """The declared functions, and each one's `behavior` as declared (`""` when unset)."""
+    decls: list[ToolDecl] = []
+    behaviors: dict[str, str] = {}
+    for tool in tools:
+        for decl in (tool or {}).get("function_declarations") or []:
+            name = decl.get("name")
+            if not isinstance(name, str) or not name:
+                raise WireError("Invalid function declaration: 'name' is required.")
+            behavior = _enum(decl.get("behavior"), "", _BEHAVIORS, f"{name}.behavior") or ""
+            behaviors[name] = behavior
+            decls.append(
+                ToolDecl(
+                    name=name,
+                    description=str(decl.get("description") or ""),
+                    parameters=decl.get("parameters") or decl.get("parameters_json_schema"),
+                    non_blocking=behavior == "NON_BLOCKING",
+                )
+            )
+    return decls, behaviors

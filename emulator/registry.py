@@ -69,6 +69,12 @@ class SessionOptions:
         connection_lifetime_s: Send goAway and close after this long; None never does.
         goaway_lead_s: How long before the end of the lifetime the goAway is sent.
         scenario: Rules tried before the brain, and actions for a new conversation.
+        cancel_blocking_on_input: On the 3.8 family, new input while a BLOCKING call is
+            unanswered cancels the call (`toolCallCancellation`) and is answered, as Vertex's
+            3.8 guide describes; off, the input is held until the call is answered.
+        polite_interrupt: On the 3.8 family, an `INTERRUPT` result that arrives while the user
+            is speaking waits until the user has finished, as Vertex's 3.8 guide describes;
+            off, it is spoken at once.
     """
 
     pace: float = 1.0
@@ -77,3 +83,5 @@ class SessionOptions:
     connection_lifetime_s: float | None = 600.0
     goaway_lead_s: float = 10.0
     scenario: Scenario | None = None
+    cancel_blocking_on_input: bool = False
+    polite_interrupt: bool = False

@@ -41,6 +41,8 @@ MAX_HANDLES = 10_000
 """Resumption handles kept; past this the expired ones, then the oldest, are forgotten."""
 CONTROL_ACTIONS = ("say", "tool_call", "goaway", "drop", "latency", "close")
 """What `POST /emulator/sessions/{sid}/{action}` can make a connection do."""
+OPTIONS = ("cancel_blocking_on_input", "polite_interrupt")
+"""The behaviour options `POST /emulator/options` sets for connections opened from then on."""
 
 
 @dataclass
@@ -63,6 +65,9 @@ class Emulator:
 
     It is the `emulator.registry.Registry` of every connection it accepts. `clock` dates the
     resumption handles (their lifetime runs from when they were issued); tests pass a fake one.
+    `cancel_blocking_on_input` and `polite_interrupt` turn on, for the 3.8 family, two
+    behaviours Vertex's 3.8 guide describes and the Gemini API pages do not (see
+    `emulator.registry.SessionOptions`); both are off by default, as the Gemini API pages read.
     """
 
     api_key: str | None = None
@@ -73,6 +78,8 @@ class Emulator:
     connection_lifetime_s: float | None = 600.0
     goaway_lead_s: float = 10.0
     handle_ttl_s: float = 7200.0
+    cancel_blocking_on_input: bool = False
+    polite_interrupt: bool = False
     clock: Callable[[], float] = time.time
     sessions: dict[str, LiveSession] = field(default_factory=dict)
     live_by_conversation: dict[str, LiveSession] = field(default_factory=dict)
@@ -139,6 +146,8 @@ class Emulator:
             connection_lifetime_s=self.connection_lifetime_s,
             goaway_lead_s=self.goaway_lead_s,
             scenario=self.scenario,
+            cancel_blocking_on_input=self.cancel_blocking_on_input,
+            polite_interrupt=self.polite_interrupt,
         )
 
     def _keep(self, session: LiveSession) -> None:
@@ -279,6 +288,20 @@ class Emulator:
             self.first_audio_ms = int(latency.first_audio_ms)
         return web.json_response({"first_audio_ms": self.first_audio_ms})
 
+    async def set_options(self, request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        if isinstance(body, web.Response):
+            return body
+        unknown = sorted(set(body) - set(OPTIONS))
+        if unknown:
+            return _json_error(400, f"Unknown option {unknown[0]!r}: use {', '.join(OPTIONS)}.")
+        for name, value in body.items():
+            if not isinstance(value, bool):
+                return _json_error(400, f"{name} must be true or false.")
+        for name, value in body.items():
+            setattr(self, name, value)
+        return web.json_response({name: getattr(self, name) for name in OPTIONS})
+
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "sessions": len(self.live_by_conversation)})
 
@@ -291,6 +314,7 @@ class Emulator:
         app.router.add_post("/emulator/sessions/{sid}/{action}", self.control)
         app.router.add_post("/emulator/faults", self.set_faults)
         app.router.add_post("/emulator/latency", self.set_defaults)
+        app.router.add_post("/emulator/options", self.set_options)
         app.router.add_post(r"/{version:v1|v1beta|v1alpha}/auth_tokens", self.create_token)
         app.router.add_get("/{tail:.*}", self.live)
         return app

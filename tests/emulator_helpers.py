@@ -30,6 +30,11 @@ from testkit.waiting import until
 API_KEY = "test-key"
 MODEL = "gemini-3.1-flash-live-preview"
 NATIVE_AUDIO_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
+MODEL_38 = "gemini-3.8-live"
+MODEL_38_THINKING = "gemini-3.8-live-extended-thinking"
+MODELS_38 = (MODEL_38, MODEL_38_THINKING)
+THREE_MODELS = (MODEL_38, MODEL_38_THINKING, MODEL)
+"""The models whose behaviour differs, for tests parametrized over them."""
 TIMEOUT = 30.0
 """Upper bound for any single wait; generous, since CI shares 2 cores with Whisper and Piper."""
 
@@ -80,6 +85,22 @@ def audio_config(**kwargs: Any) -> types.LiveConnectConfig:
     kwargs.setdefault("input_audio_transcription", types.AudioTranscriptionConfig())
     kwargs.setdefault("output_audio_transcription", types.AudioTranscriptionConfig())
     return types.LiveConnectConfig(response_modalities=[types.Modality.AUDIO], **kwargs)
+
+
+def model_config(model: str, **kwargs: Any) -> types.LiveConnectConfig:
+    """The quickest config `model` accepts: TEXT where it may, else AUDIO with transcription;
+    the extended-thinking model gets the thinking level it requires (LOW, as Pipecat sends)."""
+    if model not in MODELS_38:
+        return text_config(**kwargs)
+    if model == MODEL_38_THINKING:
+        kwargs.setdefault("thinking_config", types.ThinkingConfig(thinking_level="LOW"))
+    kwargs.setdefault("output_audio_transcription", types.AudioTranscriptionConfig())
+    return types.LiveConnectConfig(response_modalities=[types.Modality.AUDIO], **kwargs)
+
+
+def declared(decl: types.FunctionDeclaration, behavior: str | None) -> types.FunctionDeclaration:
+    """`decl` with `behavior` (BLOCKING, NON_BLOCKING, or None for none declared)."""
+    return decl.model_copy(update={"behavior": types.Behavior(behavior) if behavior else None})
 
 
 def tools(*decls: types.FunctionDeclaration) -> list[types.Tool]:

@@ -12,11 +12,13 @@ import contextlib
 import os
 import re
 import signal
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 from emulator_helpers import (
@@ -473,6 +475,17 @@ async def test_the_cli_refuses_a_bad_scenario_file(tmp_path: Path) -> None:
         code = await asyncio.wait_for(proc.wait(), 60)
     assert code == 2
     assert "unknown action 'sing'" in tail(tmp_path / "err")
+
+
+async def test_the_cli_flags_turn_on_the_vertex_guide_options(tmp_path: Path) -> None:
+    args = ("--port", "0", "--cert-dir", str(tmp_path), "--no-warm", "--polite-interrupt")
+    async with cli(*args, stderr_path=tmp_path / "err") as proc:
+        base_url, ca = (await ready_line(proc, tmp_path / "err")).group(1, 3)
+        async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as http:
+            response = await http.post(base_url + "/emulator/options", json={})
+        code, _ = await stop(proc)
+    assert code == 0
+    assert response.json() == {"cancel_blocking_on_input": False, "polite_interrupt": True}
 
 
 def test_the_console_script_is_installed() -> None:

@@ -436,16 +436,24 @@ async def test_initial_history_in_client_content_is_answered_after_realtime_text
     assert "84" in model_text(messages)
 
 
-async def test_client_content_without_history_config_is_refused_on_3_1(emulator: Running) -> None:
-    from google.genai import errors
-
+async def test_client_content_without_history_config_is_taken_mid_session_on_3_1(
+    emulator: Running,
+) -> None:
+    # Google's 3.1 page now accepts client content with explicit roles for the whole session.
     async with live(emulator, text_config()) as (session, box):
+        await say_text(session, "Hello, can you hear me?")
+        await box.turn()
         await session.send_client_content(
-            turns=[types.Content(role="user", parts=[types.Part(text="Hi")])], turn_complete=True
+            turns=[
+                types.Content(role="user", parts=[types.Part(text="What is twelve times seven?")])
+            ],
+            turn_complete=True,
         )
-        error = await box.error()
-    assert isinstance(error, errors.APIError) and error.code == 1007
-    assert "historyConfig" in str(error)
+        await say_text(session, " ")  # gemini-3.1 answers at the next realtime input
+        messages = await box.turn()
+        summary = await session_of(emulator, session)
+    assert "84" in model_text(messages)
+    assert [t["source"] for t in summary["history"]] == ["text", "model", "client_content", "model"]
 
 
 scalars = st.one_of(

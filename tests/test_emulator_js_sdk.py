@@ -1,4 +1,5 @@
-"""The JavaScript SDK (`@google/genai` 3.x on Node) talks to the emulator too (issue 3, point 5).
+"""The JavaScript SDK (`@google/genai` 3.x on Node) talks to the emulator too (issue 3, point 5),
+on gemini-3.1 and gemini-3.8-live (issue 12).
 
 It differs from the Python SDK on the wire: the key only in `?key=`, a `//ws/...` path, API
 version v1, camelCase JSON only, permessage-deflate, and it reads server JSON without converting
@@ -14,7 +15,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 from emulator_helpers import wait_session
@@ -38,12 +39,20 @@ const { GoogleGenAI, Modality } = req("@google/genai");
   let settle;
   const finished = new Promise((resolve, reject) => { settle = { resolve, reject }; });
   const timer = setTimeout(() => settle.reject(new Error("no turnComplete in 30 s")), 30000);
+  const audio = process.env.MODALITY === "AUDIO";
+  let audioBytes = 0;
   const session = await ai.live.connect({
-    model: "gemini-3.1-flash-live-preview",
-    config: { responseModalities: [Modality.TEXT] },
+    model: process.env.MODEL,
+    config: audio
+      ? { responseModalities: [Modality.AUDIO], outputAudioTranscription: {} }
+      : { responseModalities: [Modality.TEXT] },
     callbacks: {
       onmessage: (m) => {
-        for (const part of m.serverContent?.modelTurn?.parts ?? []) text += part.text ?? "";
+        for (const part of m.serverContent?.modelTurn?.parts ?? []) {
+          text += part.text ?? "";
+          audioBytes += part.inlineData ? Buffer.from(part.inlineData.data, "base64").length : 0;
+        }
+        text += m.serverContent?.outputTranscription?.text ?? "";
         if (m.serverContent?.turnComplete) settle.resolve();
       },
       onerror: (e) => settle.reject(new Error("WebSocket error: " + (e.message ?? e))),
@@ -53,7 +62,7 @@ const { GoogleGenAI, Modality } = req("@google/genai");
   session.sendRealtimeInput({ text: "What is twelve times seven?" });
   await finished;
   clearTimeout(timer);
-  console.log(JSON.stringify({ text }));
+  console.log(JSON.stringify({ text, audioBytes }));
   session.close();
   process.exit(0);
 })().catch((e) => { console.error(String(e && e.stack || e)); process.exit(1); });
@@ -117,17 +126,17 @@ def js_sdk() -> str:
     return ensure_sdk()
 
 
-async def test_the_javascript_sdk_connects_and_gets_a_text_answer(
-    emulator: Running, js_sdk: str, tmp_path: Path
-) -> None:
-    assert js_sdk.startswith("3.")
+async def run_script(r: Running, tmp_path: Path, model: str, modality: str) -> dict[str, Any]:
+    """Run the script under Node against the emulator; its reply as JSON."""
     script = tmp_path / "live.cjs"
     script.write_text(SCRIPT, encoding="utf-8")
     env = {
         **os.environ,
-        "NODE_EXTRA_CA_CERTS": str(emulator.certs.ca),
+        "NODE_EXTRA_CA_CERTS": str(r.certs.ca),
         "JS_SDK_PREFIX": str(PREFIX),
-        "BASE_URL": emulator.base_url,
+        "BASE_URL": r.base_url,
+        "MODEL": model,
+        "MODALITY": modality,
     }
     node = shutil.which("node")
     assert node
@@ -146,7 +155,15 @@ async def test_the_javascript_sdk_connects_and_gets_a_text_answer(
             proc.kill()
             await proc.wait()
     assert proc.returncode == 0, f"node failed: {err.decode()[-3000:]}"
-    reply = json.loads(out.decode().strip().splitlines()[-1])
+    reply: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return reply
+
+
+async def test_the_javascript_sdk_connects_and_gets_a_text_answer(
+    emulator: Running, js_sdk: str, tmp_path: Path
+) -> None:
+    assert js_sdk.startswith("3.")
+    reply = await run_script(emulator, tmp_path, "gemini-3.1-flash-live-preview", "TEXT")
     assert "84" in reply["text"]
     summary = await wait_session(emulator, lambda s: s["frames"].get("text") == 1)
     # @google/genai 3.x defaults to API version v1 and camelCase; the emulator understood both.
@@ -157,3 +174,15 @@ async def test_the_javascript_sdk_connects_and_gets_a_text_answer(
         "text": "What is twelve times seven?",
         "source": "text",
     }
+
+
+@pytest.mark.speech
+async def test_the_javascript_sdk_gets_a_spoken_answer_from_gemini_3_8_live(
+    emulator: Running, js_sdk: str, tmp_path: Path
+) -> None:
+    reply = await run_script(emulator, tmp_path, "gemini-3.8-live", "AUDIO")
+    assert reply["text"] == "12 times 7 is 84."
+    assert reply["audioBytes"] > 24000, "about a second of 24 kHz speech, at least"
+    summary = await wait_session(emulator, lambda s: s["frames"].get("text") == 1)
+    assert summary["model"] == "models/gemini-3.8-live"
+    assert summary["config"]["modality"] == "AUDIO"

@@ -13,6 +13,7 @@ import pytest
 import emulator
 from emulator import actions
 from emulator.client import client_ssl_context
+from emulator.models import MODELS, lookup
 from emulator.scenario import ScenarioError, parse_scenario
 from emulator.server import Running
 from emulator.tokens import TokenStore, apply_constraints
@@ -167,6 +168,8 @@ def test_the_emulator_imports_nothing_from_pipecat_or_the_bots() -> None:
         ("/emulator/latency", '{"first_audio_ms": "x"}'),
         ("/emulator/faults", '{"refuse_for_s": "later"}'),
         ("/emulator/faults", "not json"),
+        ("/emulator/options", '{"polite_interrupt": "yes"}'),
+        ("/emulator/options", '{"be_polite": true}'),
     ],
 )
 async def test_control_requests_with_bad_values_get_400_not_500(
@@ -176,3 +179,33 @@ async def test_control_requests_with_bad_values_get_400_not_500(
         response = await client.post(emulator.base_url + path, content=body)
     assert response.status_code == 400
     assert response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("model", "unset", "blocking", "non_blocking"),
+    [
+        # How a call runs for a declaration without behavior, with BLOCKING, with NON_BLOCKING
+        # (True: it lets the model go on), as the emulator README's model table says.
+        ("gemini-3.8-live", True, False, True),
+        ("gemini-3.8-live-extended-thinking", True, False, True),
+        ("gemini-3.1-flash-live-preview", False, False, False),
+        ("gemini-2.5-flash-native-audio-preview-12-2025", False, False, True),
+        ("gemini-live-2.5-flash-preview", False, False, True),
+        ("gemini-2.0-flash-live-001", False, False, False),
+    ],
+)
+def test_each_model_runs_a_declared_behavior_as_its_table_row_says(
+    model: str, unset: bool, blocking: bool, non_blocking: bool
+) -> None:
+    live_model = lookup(f"models/{model}")
+    assert live_model is not None
+    assert live_model.runs_non_blocking("") is unset
+    assert live_model.runs_non_blocking("BLOCKING") is blocking
+    assert live_model.runs_non_blocking("NON_BLOCKING") is non_blocking
+    assert live_model.default_behavior == ("NON_BLOCKING" if unset else "BLOCKING")
+
+
+def test_only_the_extended_thinking_model_refuses_blocking_and_reports_interaction_status() -> None:
+    refusing = {name for name, m in MODELS.items() if not m.blocking_tools}
+    reporting = {name for name, m in MODELS.items() if m.reports_interaction_status}
+    assert refusing == reporting == {"gemini-3.8-live-extended-thinking"}

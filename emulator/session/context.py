@@ -43,6 +43,8 @@ class TextTurn:
 class Infer:
     """Answer the last user turn of the history (after `clientContent` with `turnComplete`)."""
 
+    content: bool = False  # asked for by the content itself (new input), not by a blank nudge
+
 
 @dataclass(frozen=True)
 class ToolResponses:
@@ -82,6 +84,8 @@ class Context:
         client_index: Client messages received after `setup`.
         prompt_tokens: The estimated prompt tokens so far, for `usageMetadata`.
         image: The last video frame, as the brain sees it.
+        user_quiet: Set while the user is not speaking (by the VAD, or between
+            `activityStart` and `activityEnd`).
     """
 
     id: str
@@ -99,3 +103,7 @@ class Context:
     client_index: int = 0
     prompt_tokens: int = 0
     image: ImageInfo | None = None
+    user_quiet: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.user_quiet.set()

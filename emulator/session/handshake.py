@@ -1,8 +1,9 @@
 """The `setup` handshake: the first message, the token it is sent with, the model, the conversation.
 
-Each step refuses what the service refuses, with its close code: 1007 for a malformed setup, 1008
-for a refused token, an unknown model or a bad resumption handle, 1011 for a resume while an
-earlier connection of the conversation is still open.
+Each step refuses what the service refuses, with its close code: 1007 for a malformed setup or one
+the model does not accept (`emulator.setup_rules`), 1008 for a refused token, an unknown model or a
+bad resumption handle, 1011 for a resume while an earlier connection of the conversation is still
+open.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from emulator.config import SessionConfig
 from emulator.models import LiveModel, lookup
 from emulator.registry import Listed, Registry
 from emulator.session.channel import CLIENT_MESSAGES, Channel, CloseSession
+from emulator.setup_rules import check_setup
 from emulator.state import Conversation
 from emulator.tokens import AuthToken, TokenRefused, apply_constraints
 from emulator.wire import WireError
@@ -58,6 +60,10 @@ def configure(setup: Any, api_version: str) -> tuple[SessionConfig, LiveModel]:
             f"{name} is not found for API version {api_version}, or is not supported "
             "for bidiGenerateContent.",
         )
+    try:
+        config = check_setup(config, model)
+    except WireError as exc:
+        raise CloseSession(1007, str(exc)) from None
     return config, model
 
 

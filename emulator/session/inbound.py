@@ -1,7 +1,7 @@
 """Client messages after `setup`: checked as the service checks them, then handed on.
 
-Realtime input carries media (to `Media`), activity signals, and typed text; `clientContent` seeds
-the history; `toolResponse` answers calls. Anything the service would refuse closes the
+Realtime input carries media (to `Media`), activity signals, and typed text; `clientContent` adds
+to the history; `toolResponse` answers calls. Anything the service would refuse closes the
 connection with 1007 and the service's kind of reason, before it can change any state.
 """
 
@@ -33,7 +33,7 @@ class Inbound:
         self._ctx = ctx
         self._media = media
         self._speaker = speaker
-        # Gemini 3.x answers seeded history only at the next realtime input.
+        # gemini-3.1 answers client content only at the next realtime input.
         self._inference_requested = False
 
     async def receive(self) -> None:
@@ -134,25 +134,27 @@ class Inbound:
     # ------------------------------------------------------------------ other messages
 
     async def _client_content(self, body: dict[str, Any]) -> None:
+        """Turns with explicit roles join the history, at any time in the session (Google's 3.1
+        and 3.8 pages). `turnComplete: true` stops what the model is saying and asks for an
+        answer: at once, or on gemini-3.1 at the next realtime input (as Pipecat reads 3.x, so
+        it sends a blank text nudge); without it the model waits for more."""
         ctx = self._ctx
         ctx.frames["client_content"] += 1
-        is_31 = not ctx.model.name.startswith("gemini-2")
-        if is_31 and not ctx.config.initial_history_in_client_content:
-            raise WireError(
-                "clientContent is only accepted for initial history on this model: set "
-                "historyConfig.initialHistoryInClientContent in setup."
-            )
+        complete = bool(body.get("turn_complete"))
+        if complete and self._speaker.generating:
+            # Stopped first, so the cut-short model turn comes before the new content.
+            await self._speaker.interrupt()
         for turn in body.get("turns") or []:
             role = str((turn or {}).get("role") or "user")
             text = text_of(turn)
             if text.strip():
                 ctx.conv.add("model" if role == "model" else "user", text, "client_content")
-        if body.get("turn_complete"):
-            if is_31:
-                # Gemini 3.x waits for a realtime input before it runs inference.
-                self._inference_requested = True
-            else:
-                await ctx.events.put(Infer())
+        if not complete:
+            return
+        if ctx.model.client_content_answers_at_once:
+            await ctx.events.put(Infer(content=True))
+        else:
+            self._inference_requested = True
 
     async def _tool_response(self, body: dict[str, Any]) -> None:
         self._ctx.frames["tool_response"] += 1

@@ -152,12 +152,14 @@ class Media:
         if not self.user_speaking:
             self.speech_segments.append({"start": round(time.time(), 3), "end": None})
         self.user_speaking = True
+        self._ctx.user_quiet.clear()
         self._turns.barge_in()
 
     def _speech_ended(self) -> None:
         if self.user_speaking and self.speech_segments:
             self.speech_segments[-1]["end"] = round(time.time(), 3)
         self.user_speaking = False
+        self._ctx.user_quiet.set()
 
     # ------------------------------------------------------------------ video
 

@@ -85,12 +85,15 @@ class Speaker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if cancel_calls:
-            for call in cancel_calls:
-                call.status = "cancelled"
-            await self._ctx.channel.send(
-                {"tool_call_cancellation": {"ids": [c.id for c in cancel_calls]}}
-            )
+            await self.cancel_calls(cancel_calls)
         await self._ctx.channel.send({"server_content": {"interrupted": True}})
+
+    async def cancel_calls(self, calls: list[ToolCallRecord]) -> None:
+        """The model gives up on these calls: `toolCallCancellation`, and their late answers
+        are ignored."""
+        for call in calls:
+            call.status = "cancelled"
+        await self._ctx.channel.send({"tool_call_cancellation": {"ids": [c.id for c in calls]}})
 
     async def send_resumption_update(self) -> None:
         """A new resumption handle, or none while a turn or a blocking call is under way."""
@@ -212,9 +215,13 @@ class Speaker:
                 {"modality": self._ctx.config.modality, "token_count": response}
             ],
         }
-        await self._ctx.channel.send(
-            {"server_content": {"turn_complete": True}, "usage_metadata": usage}
-        )
+        content: dict[str, Any] = {"turn_complete": True}
+        if self._ctx.model.reports_interaction_status:
+            # The emulator never reasons in the background, so every turnComplete is the turn's
+            # last: IDLE. Pipecat holds a turn open while the status is IN_PROGRESS
+            # (`_read_interaction_status`), and the SDK's receive() ends a turn only at IDLE.
+            content["interaction_status"] = "IDLE"
+        await self._ctx.channel.send({"server_content": content, "usage_metadata": usage})
 
     def _record(self, said: _Said, *, interrupted: bool = False) -> None:
         """Put what was said in the history (marked interrupted when cut short)."""

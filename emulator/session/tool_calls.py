@@ -2,7 +2,9 @@
 
 A BLOCKING call holds the model: no `turnComplete` follows the `toolCall`, and the results are
 spoken only once every blocking call has its final answer. A NON_BLOCKING call (on a model that
-honours it) lets the model go on; its result is spoken as its `scheduling` says.
+honours it: the 2.5 models when declared so, the 3.8 family unless declared BLOCKING) lets the model
+go on; each of its results, intermediate (`willContinue`) or final, is spoken as its `scheduling`
+says, and the final one closes the call.
 """
 
 from __future__ import annotations
@@ -14,6 +16,16 @@ from emulator import brain
 from emulator.session.context import Context
 from emulator.session.speaker import Speaker
 from emulator.state import ToolCallRecord
+
+SCHEDULINGS = ("INTERRUPT", "WHEN_IDLE", "SILENT")
+
+
+def _result(response: Any) -> Any:
+    """What the model reads of a response: a `scheduling` inside it is how to deliver the result
+    (Google's guides put it there, Pipecat sends it there too), not part of the result."""
+    if isinstance(response, dict) and str(response.get("scheduling", "")).upper() in SCHEDULINGS:
+        return {k: v for k, v in response.items() if k != "scheduling"}
+    return response
 
 
 def _scheduling(resp: dict[str, Any]) -> str:
@@ -34,26 +46,28 @@ class ToolCalls:
         """The blocking calls still waiting for their final answer."""
         return [c for c in self._ctx.conv.tool_calls if c.blocking and c.status == "pending"]
 
+    def runs_non_blocking(self, name: str) -> bool:
+        """Whether a call to `name` lets the model go on: its declared `behavior` as the model
+        reads it; a function that is not declared runs as the model's default."""
+        return self._ctx.model.runs_non_blocking(self._ctx.config.behaviors.get(name, ""))
+
     async def call(self, calls: list[tuple[str, dict[str, Any]]], preamble: str) -> None:
         """Say `preamble`, then call the functions in one `toolCall`.
 
         Args:
-            calls: `(name, args)` pairs; a function that is not declared is BLOCKING.
+            calls: `(name, args)` pairs; a function that is not declared runs as the model's
+                default behaviour (BLOCKING before 3.8, NON_BLOCKING from 3.8).
             preamble: Words said first; may be empty.
         """
-        declared = {t.name: t for t in self._ctx.config.tools}
-        records = []
-        for name, args in calls:
-            decl = declared.get(name)
-            non_blocking = bool(decl and decl.non_blocking and self._ctx.model.non_blocking_tools)
-            records.append(
-                ToolCallRecord(
-                    id=f"function-call-{secrets.token_hex(8)}",
-                    name=name,
-                    args=args,
-                    blocking=not non_blocking,
-                )
+        records = [
+            ToolCallRecord(
+                id=f"function-call-{secrets.token_hex(8)}",
+                name=name,
+                args=args,
+                blocking=not self.runs_non_blocking(name),
             )
+            for name, args in calls
+        ]
         self._ctx.conv.tool_calls.extend(records)
         blocking = any(r.blocking for r in records)
         await self._speaker.start(preamble, calls=records, complete=not blocking)
@@ -88,9 +102,12 @@ class ToolCalls:
     async def _non_blocking_result(
         self, call: ToolCallRecord, response: Any, scheduling: str
     ) -> None:
-        said = brain.respond_to_tool_results([(call.name, response)]).text
+        said = brain.respond_to_tool_results([(call.name, _result(response))]).text
         if scheduling == "SILENT":
             return
+        if scheduling == "INTERRUPT" and self._polite():
+            # Vertex's 3.8 guide: an INTERRUPT result waits for the user to finish speaking.
+            await self._ctx.user_quiet.wait()
         if scheduling == "INTERRUPT" and self._speaker.generating:
             await self._speaker.interrupt()
             await self._speaker.start(said)
@@ -98,6 +115,9 @@ class ToolCalls:
             self._speaker.say_when_idle(said)
         else:
             await self._speaker.start(said)
+
+    def _polite(self) -> bool:
+        return self._ctx.options.polite_interrupt and self._ctx.model.vertex_variants
 
     async def _blocking_results(self) -> bool:
         """Speak the results of the blocking calls not yet spoken, every value in them."""
@@ -111,7 +131,7 @@ class ToolCalls:
         if not unreported:
             return False
         said = brain.respond_to_tool_results(
-            [(c.name, c.responses[-1]["response"]) for c in unreported]
+            [(c.name, _result(c.responses[-1]["response"])) for c in unreported]
         ).text
         await self._speaker.start(said)
         return True

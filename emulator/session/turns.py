@@ -45,8 +45,8 @@ class Turns:
                     await self._audio_turn(turn)
                 case TextTurn(text=text):
                     await self._user_turn(text, "text")
-                case Infer():
-                    await self._infer()
+                case Infer(content=content):
+                    await self._infer(content)
                 case ToolResponses(accepted=accepted):
                     if await self._tool_calls.answer(accepted):
                         await self._release_held()
@@ -85,19 +85,34 @@ class Turns:
         self._ctx.prompt_tokens += max(1, len(text.split()) * 4 // 3)
         history = conv.pairs()
         conv.add("user", text, source)
-        if self._tool_calls.pending_blocking():
-            # A BLOCKING call holds the model: the input is in the history but not answered yet.
-            self._held = text
+        if not await self._free_for(text):
             return
         await self._answer(text, history)
 
-    async def _infer(self) -> None:
-        if self._speaker.generating or self._tool_calls.pending_blocking():
-            return
+    async def _infer(self, content: bool) -> None:
+        """Answer the history's last user turn; `content`: it came with `clientContent`."""
         history = self._ctx.conv.history
-        if not history or history[-1].role != "user":
+        if self._speaker.generating or not history or history[-1].role != "user":
             return
+        if self._tool_calls.pending_blocking():
+            # A blank nudge while the model is held is not new input; content is.
+            if not content or not await self._free_for(history[-1].text):
+                return
         await self._answer(history[-1].text, [(t.role, t.text) for t in history[:-1]])
+
+    async def _free_for(self, text: str) -> bool:
+        """Whether the model may answer new input now. A BLOCKING call holds it: the input is in
+        the history, answered when the call is (or, with `cancel_blocking_on_input` on the 3.8
+        family, the call is cancelled and the input answered at once)."""
+        pending = self._tool_calls.pending_blocking()
+        if not pending:
+            return True
+        if self._ctx.options.cancel_blocking_on_input and self._ctx.model.vertex_variants:
+            await self._speaker.cancel_calls(pending)
+            self._held = None
+            return True
+        self._held = text
+        return False
 
     async def _answer(self, text: str, history: list[tuple[str, str]]) -> None:
         ctx = self._ctx
@@ -106,10 +121,12 @@ class Turns:
         if rule is not None:
             await self._controls.run(rule.steps)
             return
-        tools = ctx.config.tools
-        if not ctx.model.non_blocking_tools:
-            # The model ignores `behavior`: its calls block, so it does not talk on while calling.
-            tools = [dataclasses.replace(t, non_blocking=False) for t in tools]
+        # The brain says a preamble only for calls that let the model talk on, so it sees each
+        # tool as the model runs it, not as it was declared.
+        tools = [
+            dataclasses.replace(t, non_blocking=self._tool_calls.runs_non_blocking(t.name))
+            for t in ctx.config.tools
+        ]
         decision = brain.respond(
             text,
             tools,
