@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bots.models import DEFAULT_MODEL, refusals
+
 DEFAULT_SYSTEM_INSTRUCTION = (
     "You are a friendly, concise voice assistant. Answer in one or two short sentences. "
     "Use your tools for the time, arithmetic and the user's notes."
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
     google_api_key: SecretStr | None = Field(
         None, description="Gemini API key; unset means the local emulator is used"
     )
-    gemini_model: str = Field("gemini-3.1-flash-live-preview", description="Live model name")
+    gemini_model: str = Field(DEFAULT_MODEL, description="Live model name")
     gemini_voice: str = Field("Charon", description="prebuilt voice name")
     gemini_language: str = Field("en-US", description="BCP-47 language of speech")
     system_instruction: str = Field(DEFAULT_SYSTEM_INSTRUCTION, description="system instruction")
@@ -43,7 +45,18 @@ class Settings(BaseSettings):
         "AUDIO", description="AUDIO: Gemini speaks; TEXT: Gemini writes and a TTS stage speaks"
     )
     thinking_level: Literal["minimal", "low", "medium", "high"] | None = Field(
-        None, description="thinking level for gemini-3.1 models"
+        None,
+        description="thinking level (gemini-3.8-live-extended-thinking: low | medium | high, "
+        "default low; gemini-3.1-flash-live-preview: minimal too; gemini-3.8-live: none)",
+    )
+    enable_affective_dialog: bool = Field(
+        False, description="affective dialog (gemini-3.1 only: the 3.8 family removed it)"
+    )
+    proactive_audio: bool | None = Field(
+        None, description="proactive audio (the 3.8 family has it always on and refuses false)"
+    )
+    media_resolution: Literal["LOW", "MEDIUM", "HIGH"] | None = Field(
+        None, description="resolution the model reads camera and screen frames at (vision bot)"
     )
     vad_disabled: bool = Field(False, description="turn off Gemini's automatic activity detection")
     vad_start_sensitivity: Literal["HIGH", "LOW"] | None = Field(None, description="VAD start")
@@ -135,7 +148,7 @@ class Settings(BaseSettings):
     def _model_name(cls, value: str) -> str:
         value = value.strip()
         if not value:
-            raise ValueError("must name a Gemini Live model, e.g. gemini-3.1-flash-live-preview")
+            raise ValueError(f"must name a Gemini Live model, e.g. {DEFAULT_MODEL}")
         return value.removeprefix("models/")
 
     @field_validator("allowed_hosts", "allowed_origins", mode="before")
@@ -161,6 +174,19 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value
+
+    @model_validator(mode="after")
+    def _the_model_takes_these_settings(self) -> Settings:
+        problems = refusals(
+            self.gemini_model,
+            thinking_level=self.thinking_level,
+            response_modality=self.response_modality,
+            enable_affective_dialog=self.enable_affective_dialog,
+            proactive_audio=self.proactive_audio,
+        )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _instruction_file(self) -> Settings:
@@ -203,9 +229,14 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p != "__root__"]
-            name = loc[0].upper() if loc else "settings"
-            got = err.get("input")
+            message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+            if not loc:  # a check across settings: its message names the variables itself
+                lines.append(message)
+                continue
+            name = loc[0].upper()
             secret = name.endswith(("_KEY", "_SECRET", "_TOKEN"))
-            shown = "" if loc == [] or secret else f" (got {got!r})"
-            lines.append(f"{name}: {err.get('msg', 'invalid value')}{shown}")
-        raise SettingsError("Invalid settings:\n  " + "\n  ".join(lines)) from None
+            shown = "" if secret else f" (got {err.get('input')!r})"
+            lines.append(f"{name}: {message}{shown}")
+        # One line per problem, each naming its variable: a bot stopped by one bad setting
+        # says so in one line.
+        raise SettingsError("\n".join(lines)) from None

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.genai import types
 from loguru import logger
 from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper
 from pipecat.processors.aggregators.llm_response_universal import (
@@ -67,8 +68,10 @@ def test_the_assistant_pipeline_has_every_stage_in_order(
 ) -> None:
     transport = make_transport()
     marker_user, marker_bot = FrameProcessor(name="user-side"), FrameProcessor(name="bot-side")
+    # TEXT, spoken by the Piper stage, is a gemini-3.1 mode: the 3.8 family answers in audio.
+    model = "gemini-3.1-flash-live-preview" if modality == "TEXT" else "gemini-3.8-live"
     assembled = build_assistant(
-        settings_for(tmp_path, response_modality=modality),
+        settings_for(tmp_path, response_modality=modality, gemini_model=model),
         transport,
         user_processors=[marker_user],
         bot_processors=[marker_bot],
@@ -113,6 +116,7 @@ def test_the_model_endpoint_is_the_emulator_when_configured(tmp_path: Path) -> N
 def test_the_service_gets_the_configured_model_voice_and_compression(tmp_path: Path) -> None:
     settings = settings_for(
         tmp_path,
+        gemini_model="gemini-3.1-flash-live-preview",
         gemini_voice="Puck",
         vad_silence_duration_ms=800,
         thinking_level="low",
@@ -125,6 +129,27 @@ def test_the_service_gets_the_configured_model_voice_and_compression(tmp_path: P
     assert s.vad is not None and s.vad.silence_duration_ms == 800
     assert s.context_window_compression is not None
     assert s.context_window_compression.enabled is True
+    assert s.thinking is not None and s.thinking.thinking_level == "LOW"
+
+
+@pytest.mark.parametrize(
+    ("model", "thinking"),
+    [("gemini-3.8-live", None), ("gemini-3.8-live-extended-thinking", "LOW")],
+)
+def test_a_3_8_setup_carries_only_what_the_model_takes(
+    tmp_path: Path, model: str, thinking: str | None
+) -> None:
+    s = llm_settings(settings_for(tmp_path, gemini_model=model), "Be brief.")
+    assert s.model == f"models/{model}"
+    got = s.thinking if isinstance(s.thinking, types.ThinkingConfig) else None
+    assert (got.thinking_level if got else None) == thinking
+    assert not isinstance(s.enable_affective_dialog, bool) or s.enable_affective_dialog is False
+    assert not isinstance(s.proactivity, types.ProactivityConfig)
+
+
+def test_media_resolution_reaches_the_service(tmp_path: Path) -> None:
+    s = llm_settings(settings_for(tmp_path, media_resolution="LOW"), "Look.")
+    assert s.media_resolution == "MEDIA_RESOLUTION_LOW"
 
 
 def test_the_service_class_is_swappable(tmp_path: Path) -> None:

@@ -461,6 +461,24 @@ async def test_a_session_that_fails_leaks_neither_the_key_nor_the_token_anywhere
         assert not [text for text in seen if secret in text], secret[:12]
 
 
+def test_a_setting_the_model_refuses_stops_the_bot_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bots", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=clean_env(DATA_DIR=str(tmp_path / "data"), THINKING_LEVEL="low"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "THINKING_LEVEL: gemini-3.8-live takes no thinking level; unset it, or set "
+        "GEMINI_MODEL=gemini-3.8-live-extended-thinking to think"
+    ]
+    assert not (tmp_path / "data" / "emulator-certs").exists(), "no emulator was started"
+
+
 def test_a_bad_setting_exits_with_code_2_and_names_the_variable(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bots", "--host", "127.0.0.1", "--port", str(free_port())],
@@ -479,7 +497,9 @@ def test_a_bad_setting_exits_with_code_2_and_names_the_variable(tmp_path: Path) 
 
 
 async def test_text_modality_speaks_through_piper_and_shows_the_text(tmp_path: Path) -> None:
-    with run_command(tmp_path, RESPONSE_MODALITY="TEXT") as run:
+    # TEXT spoken by Piper is what gemini-3.1 keeps: the 3.8 family answers in audio only.
+    legacy = {"GEMINI_MODEL": "gemini-3.1-flash-live-preview"}
+    with run_command(tmp_path, RESPONSE_MODALITY="TEXT", **legacy) as run:
         await asyncio.to_thread(run.wait_until_serving)
         async with WebRTCClient(run.base_url) as client:
             await client.connect()

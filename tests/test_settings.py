@@ -26,7 +26,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_defaults_use_the_emulator_and_the_recommended_model() -> None:
     settings = load_settings()
     assert settings.uses_emulator
-    assert settings.gemini_model == "gemini-3.1-flash-live-preview"
+    assert settings.gemini_model == "gemini-3.8-live"  # Google's GA Live model
     assert settings.response_modality == "AUDIO"
     assert settings.context_window_compression is True
     assert settings.system_instruction == DEFAULT_SYSTEM_INSTRUCTION
@@ -119,3 +119,70 @@ def test_silence_durations_outside_zero_to_ten_seconds_are_refused(value: int) -
     else:
         with pytest.raises(SettingsError, match="VAD_SILENCE_DURATION_MS"):
             load_settings(vad_silence_duration_ms=value)
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"THINKING_LEVEL": "low"},
+            "THINKING_LEVEL: gemini-3.8-live takes no thinking level; unset it, or set "
+            "GEMINI_MODEL=gemini-3.8-live-extended-thinking to think",
+        ),
+        (
+            {"RESPONSE_MODALITY": "TEXT"},
+            "RESPONSE_MODALITY: gemini-3.8-live answers in AUDIO only (its transcript gives the "
+            "text); unset it, or set GEMINI_MODEL=gemini-3.1-flash-live-preview for TEXT spoken "
+            "by Piper",
+        ),
+        (
+            {"ENABLE_AFFECTIVE_DIALOG": "true"},
+            "ENABLE_AFFECTIVE_DIALOG: gemini-3.8-live has no affective dialog (removed from its "
+            "API); unset it",
+        ),
+        (
+            {"PROACTIVE_AUDIO": "false"},
+            "PROACTIVE_AUDIO: gemini-3.8-live always listens proactively and refuses false; "
+            "unset it",
+        ),
+        (
+            {"GEMINI_MODEL": "gemini-3.8-live-extended-thinking", "THINKING_LEVEL": "minimal"},
+            "THINKING_LEVEL: gemini-3.8-live-extended-thinking takes high | low | medium, "
+            "not minimal",
+        ),
+        (
+            {"GEMINI_MODEL": "gemini-3.8-live-extended-thinking", "RESPONSE_MODALITY": "TEXT"},
+            "RESPONSE_MODALITY: gemini-3.8-live-extended-thinking answers in AUDIO only (its "
+            "transcript gives the text); unset it, or set "
+            "GEMINI_MODEL=gemini-3.1-flash-live-preview for TEXT spoken by Piper",
+        ),
+    ],
+    ids=["thinking", "text", "affective", "proactive-off", "minimal-thinking", "thinking-text"],
+)
+def test_a_setting_the_model_refuses_stops_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], line: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert str(refused.value) == line
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"GEMINI_MODEL": "gemini-3.1-flash-live-preview", "THINKING_LEVEL": "minimal"},
+        {"GEMINI_MODEL": "gemini-3.1-flash-live-preview", "RESPONSE_MODALITY": "TEXT"},
+        {"GEMINI_MODEL": "gemini-3.1-flash-live-preview", "ENABLE_AFFECTIVE_DIALOG": "true"},
+        {"GEMINI_MODEL": "gemini-3.1-flash-live-preview", "PROACTIVE_AUDIO": "false"},
+        {"GEMINI_MODEL": "gemini-3.8-live-extended-thinking", "THINKING_LEVEL": "high"},
+        {"PROACTIVE_AUDIO": "true", "MEDIA_RESOLUTION": "LOW"},
+    ],
+)
+def test_what_each_model_takes_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().gemini_model == env.get("GEMINI_MODEL", "gemini-3.8-live")

@@ -17,12 +17,14 @@ from pipecat.services.google.gemini_live.llm import (
     ContextWindowCompressionParams,
     GeminiLiveLLMService,
     GeminiLiveLLMSettings,
+    GeminiMediaResolution,
     GeminiModalities,
     GeminiVADParams,
 )
 
 from bots.gemini_live.options import StageOptions
 from bots.gemini_live.service import GeminiLiveStage
+from bots.models import default_thinking_level
 from bots.settings import Settings
 from emulator.client import http_options as emulator_http_options
 from toolcalls.spec import tool_options_of
@@ -112,8 +114,17 @@ def _vad_params(settings: Settings) -> GeminiVADParams | None:
 def llm_settings(settings: Settings, system_instruction: str) -> GeminiLiveLLMSettings:
     """Map our settings onto the service's own `Settings`."""
     kwargs: dict[str, Any] = {}
-    if settings.thinking_level:
-        kwargs["thinking"] = types.ThinkingConfig(thinking_level=settings.thinking_level.upper())  # type: ignore[arg-type]
+    # Only what the model takes is sent (`bots.models` refused the rest at start): a 3.8 setup
+    # carries no thinking config, no affective dialog and no `proactive_audio: false`.
+    thinking = settings.thinking_level or default_thinking_level(settings.gemini_model)
+    if thinking:
+        kwargs["thinking"] = types.ThinkingConfig(thinking_level=thinking.upper())  # type: ignore[arg-type]
+    if settings.enable_affective_dialog:
+        kwargs["enable_affective_dialog"] = True
+    if settings.proactive_audio is not None:
+        kwargs["proactivity"] = types.ProactivityConfig(proactive_audio=settings.proactive_audio)
+    if settings.media_resolution:
+        kwargs["media_resolution"] = GeminiMediaResolution[settings.media_resolution]
     return GeminiLiveLLMSettings(
         model=f"models/{settings.gemini_model}",
         voice=settings.gemini_voice,
