@@ -14,6 +14,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.processors.frameworks.rtvi.observer import RTVIObserverParams
 from pipecat.runner.types import RunnerArguments
 from pipecat.runner.utils import create_transport
+from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
 from pipecat.transports.base_transport import BaseTransport, TransportParams, VideoInSourceParams
 from pipecat.workers.runner import WorkerRunner
 
@@ -25,10 +26,14 @@ from bots.tools import NotesStore, assistant_tools
 from observers.transcript import TranscriptObserver
 from processors.tool_calls import ToolCallProcessor, report_levels
 from toolcalls.registry import ToolRegistry
+from toolcalls.spec import Scheduling
 from transcripts import TranscriptRecorder, TranscriptStore
 
 DEFAULT_USER = "local-user"
 SAFE_TO_SHOW = {"get_current_time", "calculate"}  # notes are personal: the browser sees names only
+SCHEDULING: dict[str, Scheduling] = {"remember_note": "WHEN_IDLE"}
+"""How Gemini treats the result of each NON_BLOCKING tool: a saved note is confirmed once the
+current sentence is over. Every other assistant tool is BLOCKING: the reply needs its answer."""
 
 
 def transport_params(*, vision: bool) -> dict[str, Callable[[], Any]]:
@@ -63,19 +68,14 @@ def user_id_of(runner_args: RunnerArguments) -> str:
     return str(user) if user else DEFAULT_USER
 
 
-def build_assistant(
+def assistant_llm(
     settings: Settings,
-    transport: BaseTransport,
     *,
     user_id: str = DEFAULT_USER,
-    user_processors: Sequence[FrameProcessor] = (),
-    bot_processors: Sequence[FrameProcessor] = (),
     extra_tools: Sequence[Callable[..., Any]] = (),
-    idle_timeout_secs: float | None = 300,
-    bot_name: str = "assistant",
     stage_options: Mapping[str, Any] | None = None,
-) -> Assembled:
-    """Assemble the assistant's pipeline on any transport (tests pass their own).
+) -> tuple[GeminiLiveLLMService, ToolRegistry]:
+    """The assistant's Gemini Live stage with its tools, each wrapped by the session's registry.
 
     ``stage_options`` are `bots.gemini_live.options.StageOptions` fields by name (tests pass
     short retry delays); the settings and the defaults give the rest.
@@ -83,7 +83,11 @@ def build_assistant(
     store = NotesStore(settings.data_dir / "notes.sqlite")
     registry = ToolRegistry(timeout_secs=settings.tool_timeout_secs)
     tools = [
-        registry.wrap(tool, show_arguments=tool.__name__ in SAFE_TO_SHOW)
+        registry.wrap(
+            tool,
+            show_arguments=tool.__name__ in SAFE_TO_SHOW,
+            scheduling=SCHEDULING.get(tool.__name__),
+        )
         for tool in [*assistant_tools(store, user_id), *extra_tools]
     ]
     # On a stop, the bot finishes what it is saying for at most this long, then the stage
@@ -96,6 +100,26 @@ def build_assistant(
         for call_id in call_ids:
             registry.cancel(call_id, by_model=True)
 
+    return llm, registry
+
+
+def build_assistant(
+    settings: Settings,
+    transport: BaseTransport,
+    *,
+    user_id: str = DEFAULT_USER,
+    user_processors: Sequence[FrameProcessor] = (),
+    bot_processors: Sequence[FrameProcessor] = (),
+    extra_tools: Sequence[Callable[..., Any]] = (),
+    idle_timeout_secs: float | None = 300,
+    bot_name: str = "assistant",
+    stage_options: Mapping[str, Any] | None = None,
+) -> Assembled:
+    """Assemble the assistant's pipeline on any transport (tests pass their own); see
+    `assistant_llm` for the stage and its tools."""
+    llm, registry = assistant_llm(
+        settings, user_id=user_id, extra_tools=extra_tools, stage_options=stage_options
+    )
     tts = piper_tts() if settings.response_modality == "TEXT" else None
     transcript = TranscriptRecorder(
         TranscriptStore(settings.transcripts, retention_days=settings.transcript_retention_days),
