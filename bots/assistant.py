@@ -19,7 +19,7 @@ from pipecat.transports.base_transport import BaseTransport, TransportParams, Vi
 from pipecat.workers.runner import WorkerRunner
 
 from bots import lifecycle
-from bots.gemini_live.config import make_llm
+from bots.gemini_live.config import make_llm, takes_non_blocking_tools
 from bots.pipeline import Assembled, Stages, assemble, piper_tts
 from bots.settings import Settings, load_settings
 from bots.tools import NotesStore, assistant_tools
@@ -136,7 +136,12 @@ def build_assistant(
             transport=transport,
             llm=llm,
             user_processors=user_processors,
-            bot_processors=[ToolCallProcessor(registry), *bot_processors],
+            bot_processors=[
+                ToolCallProcessor(
+                    registry, non_blocking_tools=takes_non_blocking_tools(settings.gemini_model)
+                ),
+                *bot_processors,
+            ],
             tts=tts,
         ),
         observers=[transcript_observer],

@@ -94,10 +94,26 @@ class ToolCallProcessor(FrameProcessor):
     """
 
     def __init__(
-        self, registry: ToolRegistry, *, settle_grace_secs: float = 1.0, **kwargs: Any
+        self,
+        registry: ToolRegistry,
+        *,
+        settle_grace_secs: float = 1.0,
+        non_blocking_tools: bool = False,
+        **kwargs: Any,
     ) -> None:
+        """Watch `registry`'s calls.
+
+        Args:
+            registry: The session's tool registry.
+            settle_grace_secs: How long a finished call waits for Pipecat's result frame.
+            non_blocking_tools: Whether the model runs NON_BLOCKING tools (the 3.8 family);
+                then a `cancel_on_interruption=False` tool's start says `"background": true`,
+                so the page shows it running while the bot goes on talking.
+            **kwargs: Passed to `FrameProcessor`.
+        """
         super().__init__(**kwargs)
         self._registry = registry
+        self._non_blocking = non_blocking_tools
         self._grace = settle_grace_secs
         self._finished: dict[str, ToolCallEvent] = {}
         # Calls announced as started: (name, arguments, wall-clock start, loop-clock start).
@@ -151,6 +167,8 @@ class ToolCallProcessor(FrameProcessor):
             "name": frame.function_name,
             "status": "started",
         }
+        if self._non_blocking and not spec.cancel_on_interruption:
+            data["background"] = True
         arguments = dict(frame.arguments or {})
         if spec.show_arguments:
             data["arguments"] = arguments

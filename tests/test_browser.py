@@ -271,6 +271,21 @@ def test_the_page_draws_the_tokyo_question_the_time_tool_and_the_answer(
     assert CLOCK.search(bot_text_after(five_turns, "Tokyo"))
 
 
+def test_saving_a_note_on_3_8_runs_in_the_background_and_then_shows_its_outcome(
+    five_turns: Conversation,
+) -> None:
+    """Issue 12, point 3: on gemini-3.8-live (the default) `remember_note` is NON_BLOCKING: the
+    page marks it as running in the background, then shows how it ended; the tools the answer
+    needs (the time) are not background calls."""
+    tools = five_turns.snapshot["agent"]["tools"]
+    notes = [t for t in tools if t["name"] == "remember_note"]
+    assert notes, tools
+    assert notes[0]["background"] is True and notes[0]["status"] == "done", notes
+    assert all(t["background"] is False for t in tools if t["name"] == "get_current_time"), tools
+    drawn = [t for t in five_turns.snapshot["tools"] if "remember_note" in t["text"]]
+    assert drawn and drawn[0]["status"] == "done", drawn
+
+
 def test_the_page_plays_the_bots_answer_for_as_long_as_the_bot_speaks(
     five_turns: Conversation, capsys: pytest.CaptureFixture[str]
 ) -> None:

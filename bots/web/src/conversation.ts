@@ -30,6 +30,8 @@ export interface ToolView {
   startedAt: number;
   durationMs: number | null;
   detail: string;
+  /** A NON_BLOCKING call: the bot goes on talking while it runs. */
+  background: boolean;
 }
 
 interface Turn {
@@ -163,6 +165,7 @@ export class Conversation {
       startedAt: this.now(),
       durationMs: null,
       detail: "",
+      background: false,
     });
     this.onChange();
   }
@@ -193,6 +196,7 @@ export class Conversation {
     const tool =
       (id ? this.findTool(id, name) : this.lastActive(name)) ?? this.newTool(id ?? null, name);
     if (name) tool.name = name;
+    if (data.background === true) tool.background = true;
     const status = str(data.status ?? data.state ?? data.phase ?? data.event);
     if (status) tool.status = toolStatus(status);
     const ms = num(data.duration_ms) ?? secsToMs(num(data.duration_s ?? data.duration));
@@ -274,6 +278,7 @@ export class Conversation {
       startedAt: this.now(),
       durationMs: null,
       detail: "",
+      background: false,
     };
     this.tools.push(tool);
     return tool;

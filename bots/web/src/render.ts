@@ -30,11 +30,14 @@ export function renderTools(list: HTMLOListElement, tools: readonly ToolView[]):
       }
     }
     li.dataset.status = tool.status;
+    li.dataset.background = String(tool.background);
     if (tool.id) li.dataset.id = tool.id;
     const [name, status, detail] = Array.from(li.children) as HTMLSpanElement[];
     name.textContent = tool.name;
+    const running = tool.status === "started" || tool.status === "running";
+    const shown = tool.background && running ? "running in the background" : tool.status;
     status.textContent =
-      tool.durationMs === null ? tool.status : `${tool.status} · ${formatMs(tool.durationMs)}`;
+      tool.durationMs === null ? shown : `${shown} · ${formatMs(tool.durationMs)}`;
     detail.textContent = tool.detail;
     detail.hidden = !tool.detail;
   });
