@@ -71,6 +71,11 @@ TURN_TIMEOUT = 45.0
 CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
 DEV_TOOLS = {"pytest", "pytest-asyncio", "pytest-timeout", "hypothesis", "ruff", "mypy", "pip"}
 COMPOSES = ("docker-compose 1.29", "docker compose v2")
+MODELS = {
+    "docker-compose 1.29": "gemini-3.1-flash-live-preview",
+    "docker compose v2": "gemini-3.8-live",
+}
+"""Each Compose runs the conversation on one model, so both models are covered at no extra cost."""
 EMULATOR_BANNER = "LOCAL GEMINI LIVE EMULATOR at https://emulator:8765"
 SETTINGS_FIXED_BY_COMPOSE = {"DATA_DIR", "EMULATOR_CA", "DEFAULT_EMULATOR_URL", "EXPOSED_HOST"}
 SETTINGS_ONLY_FOR = {"DAILY_API_KEY": "bot-daily"}
@@ -349,9 +354,8 @@ def stack(request: pytest.FixtureRequest, docker: Docker) -> Iterator[Stack]:
     """The compose project up to a healthy bot, then `down -v --remove-orphans`."""
     label = request.param
     port = free_port()
-    project = _project(
-        docker, label, {"AGENT_IMAGE": docker.image.tag, "BOT_PORT": str(port)}, "up"
-    )
+    env = {"AGENT_IMAGE": docker.image.tag, "BOT_PORT": str(port), "GEMINI_MODEL": MODELS[label]}
+    project = _project(docker, label, env, "up")
     started = time.monotonic()
     try:
         project("up", "-d", "--no-build", timeout=300)
@@ -403,6 +407,7 @@ def test_the_running_containers_are_locked_down(stack: Stack) -> None:
             (binding,) = host["PortBindings"]["7860/tcp"]
             assert binding["HostIp"] == "127.0.0.1", binding
             assert env["EXPOSED_HOST"] == "127.0.0.1"
+            assert env.get("GEMINI_MODEL") == MODELS[stack.project.label], env
 
 
 async def test_a_spoken_question_is_answered_over_webrtc_and_lands_on_the_volume(

@@ -83,6 +83,23 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
         yield run
 
 
+@pytest.fixture(scope="module")
+def legacy_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
+    """The run command on gemini-3.1-flash-live-preview, the legacy preview."""
+    legacy = {"GEMINI_MODEL": "gemini-3.1-flash-live-preview"}
+    with run_command(tmp_path_factory.mktemp("run-command-3.1"), **legacy) as run:
+        run.wait_until_serving()
+        yield run
+
+
+@pytest.fixture(params=["gemini-3.8-live", "gemini-3.1-flash-live-preview"])
+def either_model_bot(request: pytest.FixtureRequest) -> BotServer:
+    """The conversation that matters, on the default model and on the legacy one."""
+    name = "bot" if request.param == "gemini-3.8-live" else "legacy_bot"
+    server: BotServer = request.getfixturevalue(name)
+    return server
+
+
 @pytest.fixture
 def sentinel_emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
     """An emulator that accepts only `SENTINEL_KEY`."""
@@ -268,8 +285,9 @@ def test_the_root_redirects_to_the_client_page(bot: BotServer) -> None:
 
 
 async def test_a_spoken_question_gets_the_time_from_its_tool_and_after_a_renegotiation_12x7_is_84(
-    bot: BotServer,
+    either_model_bot: BotServer,
 ) -> None:
+    bot = either_model_bot
     async with WebRTCClient(bot.base_url) as client:
         await client.connect()
 
