@@ -13,13 +13,13 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.services.google.gemini_live.llm import GeminiLiveLLMSettings
 from pipecat.workers.runner import WorkerRunner
-from tool_fakes import result_of
 
 from bots.gemini_live.service import GeminiLiveStage
 from bots.tools import assistant_tools, calculate, get_current_time
 from bots.tools.notes import MAX_NOTE_CHARS, NotesStore, make_notes_tools
 from emulator.client import http_options
 from emulator.server import Running
+from testkit.tool_calls import result_of
 
 pytestmark = pytest.mark.unit
 

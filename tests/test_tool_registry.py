@@ -1,7 +1,7 @@
 """The tool registry: every call validated, bounded, answered exactly once, and recorded.
 
 The wrapped functions are called the way Pipecat's `LLMService` calls a direct function (see
-`tool_fakes`), with a `result_callback` that records what the model would be sent.
+`testkit.tool_calls`), with a `result_callback` that records what the model would be sent.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from loguru import logger
 from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper, tool_options
 from pipecat.frames.frames import FunctionCallResultProperties
 from pipecat.services.llm_service import FunctionCallParams
-from tool_fakes import call_like_pipecat, start_call
 
 from bots.gemini_live.config import adapt_tools
 from bots.tools import NotesStore, assistant_tools, calculate
 from processors.frames import ToolCallEvent, ToolOutcome
+from testkit.tool_calls import call_like_pipecat, start_call
 from toolcalls import BACKSTOP_GRACE_SECS, CANCELLED_RESULT, RunningCall, ToolRegistry
 
 pytestmark = pytest.mark.unit

@@ -59,6 +59,7 @@ from processors.frames import (
     ToolOutcome,
 )
 from testkit.clock import FakeClock
+from testkit.frames import PassThrough, said
 from testkit.waiting import until
 from transcripts import Transcript, TranscriptRecorder, TranscriptStore, load_session
 
@@ -72,18 +73,6 @@ START_TIMEOUT = 30.0  # `run_test`'s 1 s is too short on a loaded machine
 
 def transcription(text: str) -> TranscriptionFrame:
     return TranscriptionFrame(text=text, user_id="", timestamp="")
-
-
-def said(text: str, *, audio_mode: bool = True) -> list[Frame]:
-    """One chunk of the bot's words as Gemini Live pushes it (TEXT mode: `audio_mode=False`)."""
-    llm = LLMTextFrame(text)
-    llm.includes_inter_frame_spaces = True
-    if not audio_mode:
-        return [llm]
-    llm.append_to_context = False  # Gemini's AUDIO mode: the spoken words go in the context
-    spoken = TTSTextFrame(text, text_type="sentence")
-    spoken.includes_inter_frame_spaces = True
-    return [llm, spoken]
 
 
 def audio_out() -> TTSAudioRawFrame:
@@ -533,14 +522,6 @@ async def test_the_session_ends_after_the_last_turn_reached_the_aggregators(
     ]
     writer = conv.recorder.writer
     assert writer is not None and writer.events == conv.recorder.transcript.events
-
-
-class PassThrough(FrameProcessor):
-    """Pushes every frame on: a pipeline stage for the observer to watch."""
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        await self.push_frame(frame, direction)
 
 
 async def test_the_transcript_leaves_every_frame_as_it_was(
