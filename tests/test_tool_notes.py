@@ -217,6 +217,24 @@ async def test_the_tools_only_ever_see_the_user_they_were_made_for(store: NotesS
     assert texts(store.list("ana")) == ["ana's diary"]
 
 
+@pytest.mark.parametrize(
+    ("tool", "arguments", "answer"),
+    [
+        ("remember_note", {"text": "my pin is 1234"}, "The note could not be saved."),
+        ("recall_notes", {"query": "pin"}, "The notes could not be read."),
+        ("forget_notes", {"query": "pin"}, "The notes could not be deleted."),
+    ],
+    ids=["remember", "recall", "forget"],
+)
+async def test_a_database_failure_is_answered_and_logged_without_the_notes_text(
+    store: NotesStore, warnings: list[str], tool: str, arguments: dict[str, str], answer: str
+) -> None:
+    store.close()  # every query now fails with sqlite3.ProgrammingError
+    assert await result_of(tools_by_name(store, "ana")[tool], **arguments) == {"error": answer}
+    assert [m.split(":")[0] for m in warnings] == [f"{tool} failed"]
+    assert not any("pin" in m for m in warnings)
+
+
 async def test_concurrent_saves_from_worker_threads_are_all_kept(store: NotesStore) -> None:
     remember = tools_by_name(store, "ana")["remember_note"]
     await asyncio.gather(*(result_of(remember, text=f"note {i}") for i in range(40)))
