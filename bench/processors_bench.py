@@ -54,7 +54,6 @@ from bench.processors_pipeline import (
     AudioOutput,
     FakeGemini,
     Meter,
-    PassThrough,
     get_time,
     instrument,
     instrument_calls,
@@ -62,6 +61,7 @@ from bench.processors_pipeline import (
 from bench.processors_report import HANDLERS_STAGE, OBSERVER_STAGE, VARIANTS, RunResult, report
 from observers.transcript import TranscriptObserver
 from processors.tool_calls import ToolCallProcessor
+from testkit.frames import PassThrough
 from toolcalls.registry import ToolRegistry
 from transcripts import TranscriptRecorder, TranscriptStore, load_session
 

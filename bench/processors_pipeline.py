@@ -25,7 +25,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from pipecat.frames.frames import (
@@ -39,19 +39,18 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
-    LLMTextFrame,
     StartFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
-    TTSTextFrame,
 )
-from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.services.llm_service import FunctionCallParams, FunctionCallResultProperties
+from pipecat.services.llm_service import FunctionCallParams
 
 from processors.frames import ToolCallEvent, ToolCallEventFrame, ToolOutcome
+from testkit.frames import said
+from testkit.tool_calls import make_call
 
 TICK_S = 0.020
 INPUT_RATE = 16000
@@ -263,11 +262,7 @@ class FakeGemini(FrameProcessor):
         self._meter.sent(audio, first_audio=tick == 60)
         await self.push_frame(audio)
         if tick % 5 == 0:
-            written = LLMTextFrame(" It is nine o'clock.")
-            written.append_to_context = False  # as Gemini Live pushes it in AUDIO mode
-            spoken = TTSTextFrame(" It is nine o'clock.", "sentence")
-            for text_frame in (written, spoken):
-                text_frame.includes_inter_frame_spaces = True
+            for text_frame in said(" It is nine o'clock."):
                 await self.push_frame(text_frame)
         if turn % 4 == 3 and tick == (60 + answer_end) // 2:
             self._answering = False
@@ -281,24 +276,10 @@ class FakeGemini(FrameProcessor):
 
     async def _call_tool(self, turn: int) -> None:
         call_id, arguments = f"call-{turn}", {"zone": "Asia/Tokyo"}
-        results: list[Any] = []
-
-        async def result_callback(
-            result: Any, *, properties: FunctionCallResultProperties | None = None
-        ) -> None:
-            results.append(result)
-
-        params = FunctionCallParams(
-            function_name="get_time",
-            tool_call_id=call_id,
-            arguments=arguments,
-            llm=cast(Any, None),
-            pipeline_worker=cast(Any, None),
-            context=LLMContext(),
-            result_callback=result_callback,
-        )
+        call = make_call("get_time", arguments, call_id)
         await self.push_frame(FunctionCallInProgressFrame("get_time", call_id, arguments))
-        await self._tool(params, **arguments)
+        await self._tool(call.params, **arguments)
+        results = [delivered.result for delivered in call.delivered]
         await self.push_frame(
             FunctionCallResultFrame(
                 function_name="get_time",
@@ -335,12 +316,4 @@ class AudioOutput(FrameProcessor):
         if isinstance(frame, TTSStoppedFrame | InterruptionFrame) and self._speaking:
             self._speaking = False
             await self.broadcast_frame(BotStoppedSpeakingFrame)
-        await self.push_frame(frame, direction)
-
-
-class PassThrough(FrameProcessor):
-    """A processor that does nothing: what the framework costs per processor."""
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
         await self.push_frame(frame, direction)

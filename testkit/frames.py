@@ -1,14 +1,16 @@
-"""Frames and a processor that let a pipeline test move a fake clock between frames.
+"""Frames and processors that tests and benchmarks put into pipelines.
 
 `run_test` sends frames in order; putting `Advance(seconds)` between two of them, with
 `ClockAdvancer` at the head of the pipeline, says "this much time passes here" without sleeping.
+`said` makes the model's words as Pipecat's Gemini Live service pushes them, so a transcript test
+and a benchmark play the same frames the real service would.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipecat.frames.frames import DataFrame, Frame
+from pipecat.frames.frames import DataFrame, Frame, LLMTextFrame, TTSTextFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from testkit.clock import FakeClock
@@ -39,3 +41,28 @@ class ClockAdvancer(FrameProcessor):
             self._clock.advance(frame.seconds)
         else:
             await self.push_frame(frame, direction)
+
+
+class PassThrough(FrameProcessor):
+    """Pushes every frame on: a stage for an observer to watch, or the framework's own cost."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Push the frame on, in its own direction."""
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
+
+
+def said(text: str, *, audio_mode: bool = True) -> list[Frame]:
+    """One chunk of the bot's words as Gemini Live pushes it (TEXT mode: `audio_mode=False`).
+
+    In AUDIO mode the written words stay out of the context (the spoken ones go in), and both
+    carry their own spacing, as the service's transcription chunks do.
+    """
+    llm = LLMTextFrame(text)
+    llm.includes_inter_frame_spaces = True
+    if not audio_mode:
+        return [llm]
+    llm.append_to_context = False
+    spoken = TTSTextFrame(text, text_type="sentence")
+    spoken.includes_inter_frame_spaces = True
+    return [llm, spoken]

@@ -1,14 +1,18 @@
-"""Shared fixtures: a running emulator in the test's event loop, and the speech fixtures."""
+"""Shared fixtures: a running emulator in the test's event loop, the speech fixtures, the log."""
 
 from __future__ import annotations
 
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from loguru import logger
 
 from emulator.server import Emulator, Running, running
+
+# Helpers that assert for several test modules: pytest rewrites their asserts to say what differed.
+pytest.register_assert_rewrite("transcript_expectations")
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO_DIR = REPO / "tests" / "fixtures" / "audio"
@@ -51,3 +55,12 @@ async def realtime_emulator(cert_dir: Path) -> AsyncIterator[Running]:
     """An emulator that talks at real time, for barge-in and pacing tests."""
     async with running(Emulator(pace=1.0, connection_lifetime_s=None), cert_dir=cert_dir) as r:
         yield r
+
+
+@pytest.fixture
+def warnings() -> Iterator[list[str]]:
+    """The messages loguru logs at WARNING or above while the test runs."""
+    messages: list[str] = []
+    sink = logger.add(lambda m: messages.append(m.record["message"]), level="WARNING")
+    yield messages
+    logger.remove(sink)

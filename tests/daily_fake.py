@@ -19,10 +19,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
+
+from testkit.lifecycle import AsyncResource
 
 ROOM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 """Daily's rule for room names: ASCII letters, digits, dash, underscore; at most 128."""
@@ -137,7 +138,7 @@ def _error(status: int, error: str, info: str, headers: dict[str, str] | None = 
     return web.json_response({"error": error, "info": info}, status=status, headers=headers)
 
 
-class FakeDaily:
+class FakeDaily(AsyncResource):
     """Daily's REST API on 127.0.0.1 and a free port; `base_url` is the `DAILY_API_URL`."""
 
     def __init__(
@@ -188,7 +189,7 @@ class FakeDaily:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    async def start(self) -> FakeDaily:
+    async def start(self) -> Self:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_post("/v1/rooms", self._create_room)
         app.router.add_get("/v1/rooms/{name}", self._get_room)
@@ -202,21 +203,10 @@ class FakeDaily:
         self.port = int(self._runner.addresses[0][1])
         return self
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> FakeDaily:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- request handling -------------------------------------------------------------------
 

@@ -293,7 +293,7 @@ async def test_other_refusals_carry_dailys_reason_scrubbed_of_the_key(fake: Fake
 async def test_an_unreachable_api_is_a_clear_error(logs: list[str]) -> None:
     closed = FakeDaily(api_key=KEY)
     await closed.start()
-    await closed.stop()  # the port is now closed
+    await closed.close()  # the port is now closed
     with pytest.raises(DailyRoomError, match=r"Could not reach Daily's API at http://127\.0\.0\.1"):
         await DailyRooms(daily_settings(closed)).open()
     assert_no_secret(*logs)

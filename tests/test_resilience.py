@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import random
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -498,62 +499,85 @@ def frames(bot: Bot, kind: str) -> int:
     return int((bot.live() or {}).get("frames", {}).get(kind, 0))
 
 
+async def stream_ends(bot: Bot, count: int, what: str) -> None:
+    """Wait until the current connection has received `count` audioStreamEnd messages."""
+    await until(lambda: frames(bot, "audio_stream_end") == count, what)
+
+
+async def voice_turn(bot: Bot) -> list[tuple[str, str]]:
+    """Ask a question aloud and wait until its turn is done, covered by a handle, and in the
+    bot's context; return the turn as the model's history has it, (role, text) each."""
+    await bot.speak(load_wav("hello.wav"))
+    await until(lambda: [t["role"] for t in bot.history()] == ["user", "model"], "a turn")
+    said = [(t["role"], t["text"]) for t in bot.history()]
+    await bot.wait_idle_with_handle()  # the handle issued after that turn
+    await until(lambda: said_in_context(bot), "the voice turn in the bot's context")
+    return said
+
+
+@pytest.fixture
+def quiet_mic_secs() -> float:
+    """How long the microphone stays quiet before the stage ends Gemini's audio stream."""
+    return 0.3
+
+
+@pytest.fixture
+async def bot(emulator: Running, tmp_path: Path, quiet_mic_secs: float) -> AsyncIterator[Bot]:
+    """The bot, ending Gemini's audio stream once the microphone is quiet `quiet_mic_secs`."""
+    options = {"quiet_mic_timeout_secs": quiet_mic_secs}
+    async with run_bot(emulator, tmp_path, options=options) as bot:
+        yield bot
+
+
 @pytest.mark.speech
 async def test_audio_stream_end_is_sent_once_when_the_microphone_stops_and_rearmed_by_audio(
-    emulator: Running, tmp_path: Path
+    bot: Bot,
 ) -> None:
-    options = {"quiet_mic_timeout_secs": 0.3}
-    async with run_bot(emulator, tmp_path, options=options) as bot:
-        await bot.speak(load_wav("hello.wav"))
-        await until(lambda: frames(bot, "audio_stream_end") == 1, "audioStreamEnd")
-        # The flush ends the turn the trailing silence never ended.
-        await until(
-            lambda: any(t.get("source") == "audio" for t in bot.history()), "a turn from audio"
-        )
-        # Once per pause: digital silence that follows neither re-opens the stream nor ends it
-        # again (the watchdog's once-per-pause rule is unit-tested with a fake clock).
-        passed = bot.passed.audio_frames
-        await bot.speak(b"", silence_secs=1.0)  # 50 frames of zeros
-        await until(lambda: bot.passed.audio_frames >= passed + 50, "the silence to pass")
-        await bot.view.fresh()
-        assert frames(bot, "audio_stream_end") == 1, "once per pause"
-        assert bot.llm.status.audio_stream_ended
+    await bot.speak(load_wav("hello.wav"))
+    await stream_ends(bot, 1, "audioStreamEnd")
+    # The flush ends the turn the trailing silence never ended.
+    await until(lambda: any(t.get("source") == "audio" for t in bot.history()), "a turn from audio")
+    # Once per pause: digital silence that follows neither re-opens the stream nor ends it
+    # again (the watchdog's once-per-pause rule is unit-tested with a fake clock).
+    passed = bot.passed.audio_frames
+    await bot.speak(b"", silence_secs=1.0)  # 50 frames of zeros
+    await until(lambda: bot.passed.audio_frames >= passed + 50, "the silence to pass")
+    await bot.view.fresh()
+    assert frames(bot, "audio_stream_end") == 1, "once per pause"
+    assert bot.llm.status.audio_stream_ended
 
-        await bot.speak(load_wav("hello.wav")[:16000])
-        await until(lambda: frames(bot, "audio_stream_end") == 2, "a second audioStreamEnd")
+    await bot.speak(load_wav("hello.wav")[:16000])
+    await stream_ends(bot, 2, "a second audioStreamEnd")
 
 
 @pytest.mark.speech
 async def test_digital_silence_counts_as_quiet_and_is_held_back_after_the_stream_ends(
-    emulator: Running, tmp_path: Path
+    bot: Bot,
 ) -> None:
     """A muted WebRTC track keeps sending frames of zeros; any audio re-opens Gemini's stream."""
-    options = {"quiet_mic_timeout_secs": 0.3}
-    async with run_bot(emulator, tmp_path, options=options) as bot:
-        await bot.speak(load_wav("hello.wav"))
-        await until(lambda: frames(bot, "audio_stream_end") == 1, "audioStreamEnd")
-        await bot.view.fresh()
-        sent = frames(bot, "audio")
-        await bot.speak(b"", silence_secs=1.0)  # 50 frames of zeros
-        await bot.speak(tone(0.1))  # 5 frames of sound
-        received = await until(
-            lambda: frames(bot, "audio") >= sent + 5 and frames(bot, "audio"),
-            "the speech after the silence",
-        )
-        assert received == sent + 5, "the zeros were not sent"
-        await until(lambda: frames(bot, "audio_stream_end") == 2, "the next pause")
+    await bot.speak(load_wav("hello.wav"))
+    await stream_ends(bot, 1, "audioStreamEnd")
+    await bot.view.fresh()
+    sent = frames(bot, "audio")
+    await bot.speak(b"", silence_secs=1.0)  # 50 frames of zeros
+    await bot.speak(tone(0.1))  # 5 frames of sound
+    received = await until(
+        lambda: frames(bot, "audio") >= sent + 5 and frames(bot, "audio"),
+        "the speech after the silence",
+    )
+    assert received == sent + 5, "the zeros were not sent"
+    await stream_ends(bot, 2, "the next pause")
 
 
 @pytest.mark.speech
+@pytest.mark.parametrize("quiet_mic_secs", [60.0], ids=["quiet-for-a-minute"])
 async def test_muting_the_user_sends_audio_stream_end_at_once(
-    emulator: Running, tmp_path: Path
+    bot: Bot,
 ) -> None:
-    options = {"quiet_mic_timeout_secs": 60.0}
-    async with run_bot(emulator, tmp_path, options=options) as bot:
-        await bot.speak(load_wav("hello.wav")[:16000])
-        await until(lambda: frames(bot, "audio") >= 25, "the audio")
-        await bot.worker.queue_frame(UserMuteStartedFrame())
-        await until(lambda: frames(bot, "audio_stream_end") == 1, "audioStreamEnd on mute")
+    await bot.speak(load_wav("hello.wav")[:16000])
+    await until(lambda: frames(bot, "audio") >= 25, "the audio")
+    await bot.worker.queue_frame(UserMuteStartedFrame())
+    await stream_ends(bot, 1, "audioStreamEnd on mute")
 
 
 # --------------------------------------------------------------------------------------------
@@ -568,11 +592,7 @@ async def test_an_expired_handle_falls_back_to_a_fresh_session_seeded_with_the_c
     options = {"resumption_handle_ttl_secs": 0.3, "quiet_mic_timeout_secs": 0.3, "clock": clock}
     async with run_bot(emulator, tmp_path, options=options) as bot:
         first = bot.llm.session_id
-        await bot.speak(load_wav("hello.wav"))
-        await until(lambda: [t["role"] for t in bot.history()] == ["user", "model"], "a turn")
-        said = [(t["role"], t["text"]) for t in bot.history()]
-        await bot.wait_idle_with_handle()  # the handle issued after that turn
-        await until(lambda: said_in_context(bot), "the voice turn in the bot's context")
+        said = await voice_turn(bot)
         clock.advance(1.0)  # the handle is now past its lifetime
         await drop(bot)
         await until(lambda: bot.llm.session_id != first, "a new conversation")
@@ -598,12 +618,8 @@ async def test_a_handle_refused_after_an_emulator_restart_falls_back_to_seeding_
     second: Running | None = None
     try:
         async with run_bot(first, tmp_path, options=options) as bot:
-            await bot.speak(load_wav("hello.wav"))
-            await until(lambda: [t["role"] for t in bot.history()] == ["user", "model"], "a turn")
-            said = [(t["role"], t["text"]) for t in bot.history()]
+            said = await voice_turn(bot)
             old = bot.llm.session_id
-            await bot.wait_idle_with_handle()
-            await until(lambda: said_in_context(bot), "the voice turn in the bot's context")
 
             await first.stop()
             await until(lambda: bot.log.events(SessionEvent.RECONNECTING), "the outage")

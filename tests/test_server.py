@@ -266,10 +266,10 @@ async def test_without_a_secret_every_session_is_the_local_users(local: Any) -> 
 @pytest.mark.parametrize(
     "sdp",
     [
-        "v=0\r\ngarbage\r\n",
-        "not sdp at all",
-        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",
-        "",
+        pytest.param("v=0\r\ngarbage\r\n", id="a-version-then-garbage"),
+        pytest.param("not sdp at all", id="not-sdp"),
+        pytest.param("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", id="no-media"),
+        pytest.param("", id="empty"),
     ],
 )
 async def test_a_malformed_offer_is_a_400_and_starts_no_pipeline(local: Any, sdp: str) -> None:

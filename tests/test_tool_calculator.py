@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper
-from tool_fakes import result_of
 
 from bots.tools.calculator import CalculatorError, calculate, evaluate
+from testkit.tool_calls import result_of
 
 pytestmark = pytest.mark.unit
 

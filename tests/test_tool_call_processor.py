@@ -230,6 +230,25 @@ def without_metadata(frames: Sequence[Frame]) -> list[Frame]:
     ]
 
 
+async def downstream(pipeline: Pipeline, *frames: Frame | WaitFor) -> list[Frame]:
+    """Send the frames (and waits) in order; what came out downstream, less the LLM's metadata."""
+    down, _ = await run_frames(pipeline, frames_to_send=list(frames))
+    return without_metadata(down)
+
+
+def one_call(*settled_by: type[Frame]) -> list[type[Frame]]:
+    """The frames one call sends downstream, in order: Pipecat's announcements, our start
+    message, the frames that settled the call, then our event and our end message."""
+    return [
+        FunctionCallsStartedFrame,
+        FunctionCallInProgressFrame,
+        RTVIServerMessageFrame,
+        *settled_by,
+        ToolCallEventFrame,
+        RTVIServerMessageFrame,
+    ]
+
+
 def calls_ended(count: int, *, within: float = 10.0) -> WaitFor:
     """Wait until ``count`` calls have been announced as ended (in the browser's messages)."""
 
@@ -310,14 +329,7 @@ async def test_a_successful_call_is_announced_when_it_starts_and_when_it_ends() 
         ],
     )
     down = without_metadata(down)
-    assert [type(f) for f in down] == [
-        FunctionCallsStartedFrame,
-        FunctionCallInProgressFrame,
-        RTVIServerMessageFrame,
-        FunctionCallResultFrame,
-        ToolCallEventFrame,
-        RTVIServerMessageFrame,
-    ]
+    assert [type(f) for f in down] == one_call(FunctionCallResultFrame)
     assert activity(down[2]) == {
         "type": "tool-activity",
         "tool_call_id": "c1",
@@ -379,16 +391,8 @@ async def test_a_call_that_goes_wrong_is_answered_and_announced_with_how_it_ende
     call: ModelCallsFrame, status: str, error: str
 ) -> None:
     _, pipeline = scripted()
-    down, _ = await run_frames(pipeline, frames_to_send=[call, calls_ended(1)])
-    down = without_metadata(down)
-    assert [type(f) for f in down] == [
-        FunctionCallsStartedFrame,
-        FunctionCallInProgressFrame,
-        RTVIServerMessageFrame,
-        FunctionCallResultFrame,
-        ToolCallEventFrame,
-        RTVIServerMessageFrame,
-    ]
+    down = await downstream(pipeline, call, calls_ended(1))
+    assert [type(f) for f in down] == one_call(FunctionCallResultFrame)
     result = down[3]
     assert isinstance(result, FunctionCallResultFrame)
     assert result.result == {"error": error}
@@ -409,26 +413,15 @@ def hanging() -> tuple[ToolRegistry, Pipeline]:
 async def test_a_call_cancelled_by_an_interruption_is_announced_after_pipecat_cancels_it() -> None:
     registry, pipeline = hanging()
     interruption = InterruptionFrame()
-    down, _ = await run_frames(
+    down = await downstream(
         pipeline,
-        frames_to_send=[
-            ModelCallsFrame("get_stock_price", "s2", {"symbol": "ACME"}),
-            running(registry),
-            interruption,
-            calls_ended(1),
-            passed_on(interruption),
-        ],
+        ModelCallsFrame("get_stock_price", "s2", {"symbol": "ACME"}),
+        running(registry),
+        interruption,
+        calls_ended(1),
+        passed_on(interruption),
     )
-    down = without_metadata(down)
-    assert [type(f) for f in down] == [
-        FunctionCallsStartedFrame,
-        FunctionCallInProgressFrame,
-        RTVIServerMessageFrame,
-        FunctionCallCancelFrame,
-        ToolCallEventFrame,
-        RTVIServerMessageFrame,
-        InterruptionFrame,
-    ]
+    assert [type(f) for f in down] == [*one_call(FunctionCallCancelFrame), InterruptionFrame]
     assert finished(down) == [("get_stock_price", "cancelled_by_interruption", "cancelled")]
     assert activity(down[5])["status"] == "cancelled_by_interruption"
     assert registry.running() == []
@@ -436,24 +429,14 @@ async def test_a_call_cancelled_by_an_interruption_is_announced_after_pipecat_ca
 
 async def test_a_call_cancelled_by_the_model_is_answered_once_and_announced() -> None:
     registry, pipeline = hanging()
-    down, _ = await run_frames(
+    down = await downstream(
         pipeline,
-        frames_to_send=[
-            ModelCallsFrame("get_stock_price", "s3", {"symbol": "ACME"}),
-            running(registry),
-            ModelCancelsFrame("s3"),
-            calls_ended(1),
-        ],
+        ModelCallsFrame("get_stock_price", "s3", {"symbol": "ACME"}),
+        running(registry),
+        ModelCancelsFrame("s3"),
+        calls_ended(1),
     )
-    down = without_metadata(down)
-    assert [type(f) for f in down] == [
-        FunctionCallsStartedFrame,
-        FunctionCallInProgressFrame,
-        RTVIServerMessageFrame,
-        FunctionCallResultFrame,
-        ToolCallEventFrame,
-        RTVIServerMessageFrame,
-    ]
+    assert [type(f) for f in down] == one_call(FunctionCallResultFrame)
     result = down[3]
     assert isinstance(result, FunctionCallResultFrame)
     assert result.result == {"error": "cancelled"}
@@ -464,20 +447,10 @@ async def test_a_call_cancelled_by_the_model_is_answered_once_and_announced() ->
 
 async def test_a_non_blocking_tools_progress_passes_and_it_is_announced_once_at_the_end() -> None:
     _, pipeline = scripted()
-    down, _ = await run_frames(
-        pipeline,
-        frames_to_send=[ModelCallsFrame("download_report", "d1", {"name": "q3"}), calls_ended(1)],
+    down = await downstream(
+        pipeline, ModelCallsFrame("download_report", "d1", {"name": "q3"}), calls_ended(1)
     )
-    down = without_metadata(down)
-    assert [type(f) for f in down] == [
-        FunctionCallsStartedFrame,
-        FunctionCallInProgressFrame,
-        RTVIServerMessageFrame,
-        FunctionCallResultFrame,
-        FunctionCallResultFrame,
-        ToolCallEventFrame,
-        RTVIServerMessageFrame,
-    ]
+    assert [type(f) for f in down] == one_call(FunctionCallResultFrame, FunctionCallResultFrame)
     progress, final = down[3], down[4]
     assert isinstance(progress, FunctionCallResultFrame)
     assert isinstance(final, FunctionCallResultFrame)
@@ -559,10 +532,9 @@ async def test_a_new_user_turn_lets_the_same_call_run_again(turn_frame: Frame) -
 async def test_a_call_no_pipecat_frame_settles_is_announced_after_the_grace_period() -> None:
     _, pipeline = scripted(settle_grace_secs=0.02)
     # Announced within 5 s, or the wait fails (the grace is 0.02 s).
-    down, _ = await run_frames(
-        pipeline, frames_to_send=[CallOutsidePipecatFrame("ping", "q1"), calls_ended(1, within=5)]
+    down = await downstream(
+        pipeline, CallOutsidePipecatFrame("ping", "q1"), calls_ended(1, within=5)
     )
-    down = without_metadata(down)
     assert [type(f) for f in down] == [ToolCallEventFrame, RTVIServerMessageFrame]
     assert finished(down) == [("ping", "ok", None)]
 

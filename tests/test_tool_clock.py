@@ -5,9 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper
-from tool_fakes import result_of
 
 from bots.tools.clock import CITY_TIME_ZONES, current_time, get_current_time
+from testkit.tool_calls import result_of
 
 pytestmark = pytest.mark.unit
 

@@ -13,13 +13,13 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.services.google.gemini_live.llm import GeminiLiveLLMSettings
 from pipecat.workers.runner import WorkerRunner
-from tool_fakes import result_of
 
 from bots.gemini_live.service import GeminiLiveStage
 from bots.tools import assistant_tools, calculate, get_current_time
 from bots.tools.notes import MAX_NOTE_CHARS, NotesStore, make_notes_tools
 from emulator.client import http_options
 from emulator.server import Running
+from testkit.tool_calls import result_of
 
 pytestmark = pytest.mark.unit
 
@@ -215,6 +215,24 @@ async def test_the_tools_only_ever_see_the_user_they_were_made_for(store: NotesS
     assert await result_of(bo["recall_notes"], query="diary") == {"notes": ["bo's diary"]}
     assert await result_of(bo["forget_notes"], query="all") == {"forgotten": 1}
     assert texts(store.list("ana")) == ["ana's diary"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "answer"),
+    [
+        ("remember_note", {"text": "my pin is 1234"}, "The note could not be saved."),
+        ("recall_notes", {"query": "pin"}, "The notes could not be read."),
+        ("forget_notes", {"query": "pin"}, "The notes could not be deleted."),
+    ],
+    ids=["remember", "recall", "forget"],
+)
+async def test_a_database_failure_is_answered_and_logged_without_the_notes_text(
+    store: NotesStore, warnings: list[str], tool: str, arguments: dict[str, str], answer: str
+) -> None:
+    store.close()  # every query now fails with sqlite3.ProgrammingError
+    assert await result_of(tools_by_name(store, "ana")[tool], **arguments) == {"error": answer}
+    assert [m.split(":")[0] for m in warnings] == [f"{tool} failed"]
+    assert not any("pin" in m for m in warnings)
 
 
 async def test_concurrent_saves_from_worker_threads_are_all_kept(store: NotesStore) -> None:

@@ -1,7 +1,7 @@
 """The tool registry: every call validated, bounded, answered exactly once, and recorded.
 
 The wrapped functions are called the way Pipecat's `LLMService` calls a direct function (see
-`tool_fakes`), with a `result_callback` that records what the model would be sent.
+`testkit.tool_calls`), with a `result_callback` that records what the model would be sent.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from loguru import logger
 from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper, tool_options
 from pipecat.frames.frames import FunctionCallResultProperties
 from pipecat.services.llm_service import FunctionCallParams
-from tool_fakes import call_like_pipecat, start_call
 
 from bots.gemini_live.config import adapt_tools
 from bots.tools import NotesStore, assistant_tools, calculate
 from processors.frames import ToolCallEvent, ToolOutcome
+from testkit.tool_calls import Call, call_like_pipecat, start_call
 from toolcalls import BACKSTOP_GRACE_SECS, CANCELLED_RESULT, RunningCall, ToolRegistry
 
 pytestmark = pytest.mark.unit
@@ -595,13 +595,25 @@ class Hanging:
     async def running(self) -> None:
         await asyncio.wait_for(self.started.wait(), 1)
 
+    async def call(self, call_id: str) -> tuple[asyncio.Task, Call]:
+        """Start a call to book a table at Noma, and return once the tool is running."""
+        task, call = start_call(self.tool, call_id, restaurant="Noma")
+        await self.running()
+        return task, call
+
+
+async def cancelled_by_pipecat(task: asyncio.Task) -> None:
+    """Cancel a call's task, as Pipecat does on an interruption; the cancellation goes on."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
 
 async def test_a_call_cancelled_by_pipecats_interruption_is_recorded_and_the_cancel_goes_on(
     registry: ToolRegistry, events: list[ToolCallEvent]
 ) -> None:
     hanging = Hanging(registry)
-    task, call = start_call(hanging.tool, "call-7", restaurant="Noma")
-    await hanging.running()
+    task, call = await hanging.call("call-7")
     (running,) = registry.running()
     assert running == RunningCall(
         call_id="call-7",
@@ -609,9 +621,7 @@ async def test_a_call_cancelled_by_pipecats_interruption_is_recorded_and_the_can
         cancel_on_interruption=True,
         started_at=running.started_at,
     )
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled_by_pipecat(task)
     assert hanging.unwound == ["call-7"]
     assert call.delivered == []  # Pipecat settles an interrupted call itself
     (event,) = events
@@ -624,8 +634,7 @@ async def test_a_call_cancelled_by_the_model_stops_and_still_answers_once(
     registry: ToolRegistry, events: list[ToolCallEvent]
 ) -> None:
     hanging = Hanging(registry)
-    task, call = start_call(hanging.tool, "call-8", restaurant="Noma")
-    await hanging.running()
+    task, call = await hanging.call("call-8")
     assert registry.cancel("call-8", by_model=True) is True
     assert registry.cancel("call-8") is False  # already being cancelled
     await asyncio.wait_for(task, 1)
@@ -644,12 +653,9 @@ async def test_a_model_cancellation_the_service_also_carries_out_is_recorded_as_
     # A service that cancels through Pipecat too (the Gemini Live stage does, on
     # toolCallCancellation) tells the registry first; Pipecat then settles the call itself.
     hanging = Hanging(registry)
-    task, call = start_call(hanging.tool, "call-10", restaurant="Noma")
-    await hanging.running()
+    task, call = await hanging.call("call-10")
     assert registry.cancel("call-10", by_model=True)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled_by_pipecat(task)
     assert call.delivered == []
     assert [e.outcome for e in events] == [ToolOutcome.CANCELLED_BY_MODEL]
     assert registry.running() == []
@@ -659,8 +665,7 @@ async def test_the_bot_may_cancel_a_call_for_an_interruption_and_it_is_answered_
     registry: ToolRegistry, events: list[ToolCallEvent]
 ) -> None:
     hanging = Hanging(registry)
-    task, call = start_call(hanging.tool, "call-9", restaurant="Noma")
-    await hanging.running()
+    task, call = await hanging.call("call-9")
     assert registry.cancel("call-9", by_model=False)
     await asyncio.wait_for(task, 1)
     assert [d.result for d in call.delivered] == [CANCELLED_RESULT]

@@ -11,9 +11,10 @@ from Pipecat itself; each step waits for the aggregators to have handled it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from pipecat.processors.aggregators.llm_response_universal import LLMContextAggr
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import run_test
 from pipecat.workers.runner import WorkerRunner
+from transcript_expectations import assert_an_interrupted_story
 
 from observers.transcript import TranscriptObserver
 from processors.frames import (
@@ -59,6 +61,7 @@ from processors.frames import (
     ToolOutcome,
 )
 from testkit.clock import FakeClock
+from testkit.frames import PassThrough, said
 from testkit.waiting import until
 from transcripts import Transcript, TranscriptRecorder, TranscriptStore, load_session
 
@@ -72,18 +75,6 @@ START_TIMEOUT = 30.0  # `run_test`'s 1 s is too short on a loaded machine
 
 def transcription(text: str) -> TranscriptionFrame:
     return TranscriptionFrame(text=text, user_id="", timestamp="")
-
-
-def said(text: str, *, audio_mode: bool = True) -> list[Frame]:
-    """One chunk of the bot's words as Gemini Live pushes it (TEXT mode: `audio_mode=False`)."""
-    llm = LLMTextFrame(text)
-    llm.includes_inter_frame_spaces = True
-    if not audio_mode:
-        return [llm]
-    llm.append_to_context = False  # Gemini's AUDIO mode: the spoken words go in the context
-    spoken = TTSTextFrame(text, text_type="sentence")
-    spoken.includes_inter_frame_spaces = True
-    return [llm, spoken]
 
 
 def audio_out() -> TTSAudioRawFrame:
@@ -137,6 +128,14 @@ class Feed:
         """The assistant aggregator ends the bot turn it started."""
         self.recorder.bot_turn(text, interrupted=interrupted)
 
+    async def short_answer(self, text: str, *, turn_started: bool = False) -> None:
+        """A response of one chunk of audio, which the aggregator then ends as bot turn `text`
+        (`turn_started`: the aggregator started that bot turn before the response)."""
+        if turn_started:
+            self.recorder.bot_started()
+        await self.frames(LLMFullResponseStartFrame(), audio_out(), LLMFullResponseEndFrame())
+        self.answer(text)
+
     async def transcript(self) -> Transcript:
         await self.observer.cleanup()
         return load_session(self.recorder.store.folder, SID)
@@ -160,9 +159,7 @@ async def test_latency_runs_from_the_last_chunk_to_the_first_bot_audio_without_a
     await feed.frames(audio_out(), 0.1, audio_out(), TTSStoppedFrame(), LLMFullResponseEndFrame())
     feed.answer("Fine")  # words before audio do not stop the clock: latency is to audio
     # A second answer with no new speech (after a tool, say) has no latency.
-    feed.recorder.bot_started()
-    await feed.frames(LLMFullResponseStartFrame(), audio_out(), LLMFullResponseEndFrame())
-    feed.answer("Really.")
+    await feed.short_answer("Really.", turn_started=True)
     turns = (await feed.transcript()).bot_turns
     assert [t.latency_ms for t in turns] == [600.0, None]
 
@@ -178,8 +175,7 @@ async def test_latency_runs_from_a_vads_end_of_speech(feed: Feed) -> None:
     # Transcription comes later than the end of speech: it is not used.
     await feed.frames(transcription("Hello."), 0.2, direction=UP)
     feed.recorder.user_turn("Hello.")
-    await feed.frames(LLMFullResponseStartFrame(), audio_out(), LLMFullResponseEndFrame())
-    feed.answer("Hi.")
+    await feed.short_answer("Hi.")
     transcript = await feed.transcript()
     (turn,) = transcript.bot_turns
     assert turn.latency_ms == pytest.approx((0.5 + 0.2 - 0.0) * 1000.0)
@@ -206,8 +202,7 @@ async def test_without_a_vad_the_last_loud_input_audio_times_the_end_of_speech(
     await feed.frames(0.3)  # the server's silence wait and its speech recognition
     await feed.frames(transcription("Hello."), 0.2, direction=UP)
     feed.recorder.user_turn("Hello.")
-    await feed.frames(LLMFullResponseStartFrame(), audio_out(), LLMFullResponseEndFrame())
-    feed.answer("Hi.")
+    await feed.short_answer("Hi.")
     (turn,) = (await feed.transcript()).bot_turns
     # The last loud frame was heard at +0.18 s; the answer's first audio at +1.2 s.
     assert turn.latency_ms == pytest.approx((1.2 - 0.18) * 1000.0)
@@ -222,9 +217,7 @@ async def test_a_late_chunk_of_the_question_being_answered_is_no_new_end_of_spee
     await feed.frames(audio_out(), LLMFullResponseEndFrame(), 1.0, BotStoppedSpeakingFrame())
     feed.recorder.user_turn("What is the weather in Paris?")
     feed.answer("Sunny.")
-    feed.recorder.bot_started()
-    await feed.frames(LLMFullResponseStartFrame(), audio_out(), LLMFullResponseEndFrame())
-    feed.answer("Anything else?")
+    await feed.short_answer("Anything else?", turn_started=True)
     turns = (await feed.transcript()).bot_turns
     assert [t.latency_ms for t in turns] == [500.0, None]
 
@@ -250,9 +243,7 @@ async def test_the_two_copies_of_a_broadcast_interruption_count_once(feed: Feed)
     down_copy, up_copy = InterruptionFrame(), InterruptionFrame()
     down_copy.broadcast_sibling_id = up_copy.id
     up_copy.broadcast_sibling_id = down_copy.id
-    feed.recorder.bot_started()
-    await feed.frames(LLMFullResponseStartFrame(), audio_out(), LLMFullResponseEndFrame())
-    feed.answer("A long answer.")  # its audio still plays
+    await feed.short_answer("A long answer.", turn_started=True)  # its audio still plays
     await feed.frames(BotStartedSpeakingFrame(), direction=UP)
     await feed.frames(up_copy, direction=UP)
     await feed.frames(down_copy)
@@ -370,6 +361,10 @@ class Conversation:
     def transcript(self) -> Transcript:
         return self.recorder.transcript
 
+    def saved(self) -> Transcript:
+        """The session as its file has it (complete once the conversation has ended)."""
+        return load_session(self.folder, SID)
+
 
 @asynccontextmanager
 async def conversation(
@@ -391,18 +386,22 @@ async def conversation(
             await asyncio.wait_for(task, 30)
 
 
-def turns_of(folder: Path) -> list[tuple[str, int, str]]:
-    return [(t.role, t.turn, t.text) for t in load_session(folder, SID).turns]
+Talk = Callable[..., AbstractAsyncContextManager[Conversation]]
 
 
-async def test_sentence_chunks_before_the_bot_answers_form_one_user_turn(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    async with conversation(tmp_path, clock) as conv:
+@pytest.fixture
+def talk(tmp_path: Path, clock: FakeClock) -> Talk:
+    """`async with talk(ttfs=..., end=...) as conv`: a conversation in the test's folder, on
+    the fake clock."""
+    return functools.partial(conversation, tmp_path, clock)
+
+
+async def test_sentence_chunks_before_the_bot_answers_form_one_user_turn(talk: Talk) -> None:
+    async with talk() as conv:
         await conv.user("Hello.", "Can you hear me?", " ", "I have a question.")
         await conv.emit(LLMFullResponseStartFrame(), *said(" Yes."), LLMFullResponseEndFrame())
         await conv.user("Good.")
-    assert turns_of(tmp_path) == [
+    assert [(t.role, t.turn, t.text) for t in conv.saved().turns] == [
         ("user", 1, "Hello. Can you hear me? I have a question."),
         ("bot", 1, "Yes."),
         ("user", 2, "Good."),
@@ -411,35 +410,31 @@ async def test_sentence_chunks_before_the_bot_answers_form_one_user_turn(
 
 @pytest.mark.parametrize("audio_mode", [True, False], ids=["audio-mode", "text-mode"])
 async def test_bot_words_count_once_whether_or_not_they_are_spoken(
-    tmp_path: Path, clock: FakeClock, audio_mode: bool
+    talk: Talk, audio_mode: bool
 ) -> None:
-    async with conversation(tmp_path, clock) as conv:
+    async with talk() as conv:
         words = [
             f
             for w in (" Twelve", " times seven", " is 84.")
             for f in said(w, audio_mode=audio_mode)
         ]
         await conv.emit(LLMFullResponseStartFrame(), *words, LLMFullResponseEndFrame())
-    assert [t.text for t in load_session(tmp_path, SID).bot_turns] == ["Twelve times seven is 84."]
+    assert [t.text for t in conv.saved().bot_turns] == ["Twelve times seven is 84."]
 
 
-async def test_only_the_words_spoken_before_an_interruption_are_kept(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    async with conversation(tmp_path, clock) as conv:
+async def test_only_the_words_spoken_before_an_interruption_are_kept(talk: Talk) -> None:
+    async with talk() as conv:
         written = LLMTextFrame(" Once upon a time there was a dragon.")
         written.append_to_context = False
         spoken = TTSTextFrame("Once upon a time", text_type="sentence")
         await conv.emit(LLMFullResponseStartFrame(), written, audio_out(), spoken)
         await conv.emit(InterruptionFrame())
-    (turn,) = load_session(tmp_path, SID).bot_turns
+    (turn,) = conv.saved().bot_turns
     assert (turn.text, turn.interrupted) == ("Once upon a time", True)
 
 
-async def test_an_interrupted_bot_turn_is_marked_and_not_merged_with_the_next(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    async with conversation(tmp_path, clock, ttfs=0.05) as conv:
+async def test_an_interrupted_bot_turn_is_marked_and_not_merged_with_the_next(talk: Talk) -> None:
+    async with talk(ttfs=0.05) as conv:
         await conv.user("Tell me a story.")
         await conv.emit(TTSStartedFrame(), LLMFullResponseStartFrame(), audio_out())
         await until(lambda: conv.transcript().user_turns, "the question committed")
@@ -450,24 +445,14 @@ async def test_an_interrupted_bot_turn_is_marked_and_not_merged_with_the_next(
             TTSStartedFrame(), LLMFullResponseStartFrame(), audio_out(), *said(" Sure.")
         )
         await conv.emit(TTSStoppedFrame(), LLMFullResponseEndFrame())
-    events = load_session(tmp_path, SID).events
-    assert [(e["type"], e.get("turn"), e.get("text")) for e in events] == [
-        ("session", None, None),
-        ("user_turn", 1, "Tell me a story."),
-        ("bot_turn", 1, "Once upon"),
-        ("interruption", None, None),
-        ("user_turn", 2, "Stop."),
-        ("bot_turn", 2, "Sure."),
-        ("session", None, None),
-    ]
-    assert [e["interrupted"] for e in events if e["type"] == "bot_turn"] == [True, False]
-    assert events[3]["bot_turn"] == 1
+    events = conv.saved().events
+    assert_an_interrupted_story(events)
 
 
 async def test_a_late_chunk_joins_the_turn_being_answered_until_the_window_closes(
-    tmp_path: Path, clock: FakeClock
+    talk: Talk,
 ) -> None:
-    async with conversation(tmp_path, clock, ttfs=0.1) as conv:
+    async with talk(ttfs=0.1) as conv:
         await conv.user("What is the weather")
         await conv.emit(LLMFullResponseStartFrame(), audio_out())
         await conv.user("in Paris?")  # Gemini's last words arrive after the answer started
@@ -477,7 +462,7 @@ async def test_a_late_chunk_joins_the_turn_being_answered_until_the_window_close
         await conv.user("Thanks.")  # heard while the bot speaks on, after the window
         await conv.emit(LLMFullResponseEndFrame())
         await conv.user("Bye.")
-    events = load_session(tmp_path, SID).events
+    events = conv.saved().events
     # Words after the window are Pipecat's next user turn, committed when the answer ends (so
     # before its bot turn is written) and at the session's end.
     assert [(e["type"], e.get("text")) for e in events[1:-1]] == [
@@ -489,25 +474,21 @@ async def test_a_late_chunk_joins_the_turn_being_answered_until_the_window_close
     assert events[3]["reply_to"] == 1
 
 
-async def test_the_end_of_the_bot_turn_closes_the_late_window_early(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    async with conversation(tmp_path, clock, ttfs=30.0) as conv:
+async def test_the_end_of_the_bot_turn_closes_the_late_window_early(talk: Talk) -> None:
+    async with talk(ttfs=30.0) as conv:
         await conv.user("Hi")
         await conv.emit(LLMFullResponseStartFrame(), *said(" Hello."))
         await conv.user("there.")
         await conv.emit(LLMFullResponseEndFrame())
         await conv.user("Next.")
-    assert [t.text for t in load_session(tmp_path, SID).turns] == ["Hi there.", "Hello.", "Next."]
+    assert [t.text for t in conv.saved().turns] == ["Hi there.", "Hello.", "Next."]
 
 
-async def test_a_cancelled_pipeline_ends_the_session_with_its_reason(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    async with conversation(tmp_path, clock, end=CancelFrame(reason="client disconnected")) as conv:
+async def test_a_cancelled_pipeline_ends_the_session_with_its_reason(talk: Talk) -> None:
+    async with talk(end=CancelFrame(reason="client disconnected")) as conv:
         await conv.user("Are you")
         await conv.emit(LLMFullResponseStartFrame(), *said(" I"))
-    transcript = load_session(tmp_path, SID)
+    transcript = conv.saved()
     assert [t.text for t in transcript.turns] == ["Are you", "I"]
     assert transcript.ended == {
         "type": "session",
@@ -519,28 +500,18 @@ async def test_a_cancelled_pipeline_ends_the_session_with_its_reason(
     }
 
 
-async def test_the_session_ends_after_the_last_turn_reached_the_aggregators(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    async with conversation(tmp_path, clock) as conv:
+async def test_the_session_ends_after_the_last_turn_reached_the_aggregators(talk: Talk) -> None:
+    async with talk() as conv:
         await conv.worker.queue_frames(
             [Emit(inner=LLMFullResponseStartFrame()), *(Emit(inner=f) for f in said(" Bye."))]
         )  # and the EndFrame right behind them
-    assert [e["type"] for e in load_session(tmp_path, SID).events] == [
+    assert [e["type"] for e in conv.saved().events] == [
         "session",
         "bot_turn",
         "session",
     ]
     writer = conv.recorder.writer
     assert writer is not None and writer.events == conv.recorder.transcript.events
-
-
-class PassThrough(FrameProcessor):
-    """Pushes every frame on: a pipeline stage for the observer to watch."""
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        await self.push_frame(frame, direction)
 
 
 async def test_the_transcript_leaves_every_frame_as_it_was(

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loguru import logger
 
 from transcripts import (
     SessionWriter,
@@ -100,14 +99,6 @@ def record_conversation(folder: Path, session_id: str, start: float) -> None:
         "session", start + 70, {"event": "ended", "detail": "client left", "cancelled": False}
     )
     writer.close(ts=start + 70, summary={"user_turns": 2, "bot_turns": 2, "detail": "client left"})
-
-
-@pytest.fixture
-def warnings() -> Iterator[list[str]]:
-    messages: list[str] = []
-    sink = logger.add(lambda m: messages.append(m.record["message"]), level="WARNING")
-    yield messages
-    logger.remove(sink)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ the model started answering, is a reply due, does the latest handle cover the co
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from google.genai.types import LiveServerContent, LiveServerMessage
@@ -23,10 +24,11 @@ if TYPE_CHECKING:
     from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ServerMessages:
     """Handles each message from the server for one stage.
 
-    Args:
+    Attributes:
         service: The Pipecat service that dispatches the message.
         supervisor: Takes goAway, and hears of completed turns.
         handles: Takes new handles, and hears when the conversation moves on.
@@ -36,56 +38,45 @@ class ServerMessages:
         input_sent: Notes that user input went out (a transcribed turn).
     """
 
-    def __init__(
-        self,
-        service: GeminiLiveLLMService,
-        *,
-        supervisor: Supervisor,
-        handles: ResumptionHandles,
-        turns: TurnState,
-        calls: CallBook,
-        tools: ToolCallControl,
-        input_sent: Callable[[], None],
-    ) -> None:
-        self._service = service
-        self._supervisor = supervisor
-        self._handles = handles
-        self._turns = turns
-        self._calls = calls
-        self._tools = tools
-        self._input_sent = input_sent
+    service: GeminiLiveLLMService
+    supervisor: Supervisor
+    handles: ResumptionHandles
+    turns: TurnState
+    calls: CallBook
+    tools: ToolCallControl
+    input_sent: Callable[[], None]
 
     async def handle(self, message: LiveServerMessage) -> None:
         """Note what Pipecat ignores, let it handle the message, then note what followed."""
         content = message.server_content
         if message.go_away is not None:
-            self._supervisor.go_away(message.go_away.time_left)
+            self.supervisor.go_away(message.go_away.time_left)
         if message.tool_call_cancellation is not None:
-            await self._tools.cancelled_by_model(list(message.tool_call_cancellation.ids or []))
+            await self.tools.cancelled_by_model(list(message.tool_call_cancellation.ids or []))
         if content is not None and (content.model_turn or content.output_transcription):
-            self._handles.outdated()
-            self._turns.reply_started()
+            self.handles.outdated()
+            self.turns.reply_started()
         if message.tool_call is not None:
-            self._handles.outdated()
-            self._calls.issued(f.id or "" for f in message.tool_call.function_calls or [])
-        await self._service._handle_server_message(message)
+            self.handles.outdated()
+            self.calls.issued(f.id or "" for f in message.tool_call.function_calls or [])
+        await self.service._handle_server_message(message)
         update = message.session_resumption_update
         if update is not None and update.resumable and update.new_handle:
-            self._handles.received(update.new_handle)
+            self.handles.received(update.new_handle)
         if content is not None:
             await self._after_content(content)
 
     async def _after_content(self, content: LiveServerContent) -> None:
         if content.input_transcription:
-            self._input_sent()
+            self.input_sent()
         if content.turn_complete:
-            self._supervisor.turn_completed()
-            self._turns.reply_started()
+            self.supervisor.turn_completed()
+            self.turns.reply_started()
         if content.interrupted:
-            self._turns.reply_started()
+            self.turns.reply_started()
             # Pipecat broadcasts the interruption away from the service, so its own cleanup
             # (the bot is no longer responding) never runs, and the interrupted answer gets no
             # turnComplete: a deferred EndFrame and the goAway switch would wait for it.
-            await self._service._handle_interruption()
-            self._turns.bot_stopped()
-            await self._tools.interrupted()
+            await self.service._handle_interruption()
+            self.turns.bot_stopped()
+            await self.tools.interrupted()

@@ -139,7 +139,7 @@ class GeminiLiveStage(GeminiLiveLLMService):
             default_timeout_secs=kwargs.get("function_call_timeout_secs"),
         )
         self._messages = ServerMessages(
-            self,
+            service=self,
             supervisor=self._supervisor,
             handles=self._handles,
             turns=self._turns,

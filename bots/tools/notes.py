@@ -21,6 +21,7 @@ import sqlite3
 import stat
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -282,6 +283,32 @@ class NotesStore:
         return cursor.rowcount
 
 
+async def _answer(
+    params: FunctionCallParams,
+    tool: str,
+    work: Callable[[], dict[str, Any]],
+    failure: str,
+    summary: Callable[[dict[str, Any]], str],
+) -> None:
+    """Send the model what `work()` returns, run in a worker thread since SQLite blocks.
+
+    A database error is logged and answered with `failure`. The debug line says only
+    `summary(result)`: counts and lengths, never a note's text.
+    """
+    result: dict[str, Any]
+    try:
+        result = await asyncio.to_thread(work)
+    except sqlite3.Error as error:
+        logger.error(f"{tool} failed: {error}")
+        result = {"error": failure}
+    logger.debug(f"{tool}: {summary(result)}")
+    await params.result_callback(result)
+
+
+def _recalled(result: dict[str, Any]) -> str:
+    return f"{len(result.get('notes', []))} notes"
+
+
 def make_notes_tools(store: NotesStore, user_id: str) -> list[DirectFunction]:
     """Build the notes direct functions bound to one user.
 
@@ -311,18 +338,18 @@ def make_notes_tools(store: NotesStore, user_id: str) -> list[DirectFunction]:
         Args:
             text: The note to save, as one short self-contained sentence.
         """
-        result: dict[str, Any]
-        try:
-            await asyncio.to_thread(store.add, user_id, text)
-            count = await asyncio.to_thread(store.count, user_id)
-            result = {"saved": _clean_text(text), "count": count}
-        except ValueError as error:
-            result = {"error": str(error)}
-        except sqlite3.Error as error:
-            logger.error(f"remember_note failed: {error}")
-            result = {"error": "The note could not be saved."}
-        logger.debug(f"remember_note: {len(text)} chars -> {sorted(result)}")
-        await params.result_callback(result)
+
+        def save() -> dict[str, Any]:
+            try:
+                store.add(user_id, text)
+            except ValueError as error:
+                return {"error": str(error)}
+            return {"saved": _clean_text(text), "count": store.count(user_id)}
+
+        def summary(result: dict[str, Any]) -> str:
+            return f"{len(text)} chars -> {sorted(result)}"
+
+        await _answer(params, "remember_note", save, "The note could not be saved.", summary)
 
     async def recall_notes(params: FunctionCallParams, query: str = "") -> None:
         """Look up notes the user asked you to remember earlier.
@@ -332,17 +359,15 @@ def make_notes_tools(store: NotesStore, user_id: str) -> list[DirectFunction]:
         Args:
             query: Words to look for, such as "locker code". Leave empty to get all notes.
         """
-        result: dict[str, Any]
-        try:
-            notes = await asyncio.to_thread(store.search, user_id, query)
-            result = {"notes": [note.text for note in notes[-MAX_RECALLED:]]}
+
+        def read() -> dict[str, Any]:
+            notes = store.search(user_id, query)
+            result: dict[str, Any] = {"notes": [note.text for note in notes[-MAX_RECALLED:]]}
             if len(notes) > MAX_RECALLED:
                 result["total"] = len(notes)
-        except sqlite3.Error as error:
-            logger.error(f"recall_notes failed: {error}")
-            result = {"error": "The notes could not be read."}
-        logger.debug(f"recall_notes: {len(result.get('notes', []))} notes")
-        await params.result_callback(result)
+            return result
+
+        await _answer(params, "recall_notes", read, "The notes could not be read.", _recalled)
 
     async def forget_notes(params: FunctionCallParams, query: str = "") -> None:
         """Delete notes the user no longer wants you to remember.
@@ -354,14 +379,10 @@ def make_notes_tools(store: NotesStore, user_id: str) -> list[DirectFunction]:
             query: Words the notes to delete contain, such as "locker code". Every note
                 containing all of these words is deleted.
         """
-        result: dict[str, Any]
-        try:
-            forgotten = await asyncio.to_thread(store.forget, user_id, query)
-            result = {"forgotten": forgotten}
-        except sqlite3.Error as error:
-            logger.error(f"forget_notes failed: {error}")
-            result = {"error": "The notes could not be deleted."}
-        logger.debug(f"forget_notes: {result}")
-        await params.result_callback(result)
+
+        def forget() -> dict[str, Any]:
+            return {"forgotten": store.forget(user_id, query)}
+
+        await _answer(params, "forget_notes", forget, "The notes could not be deleted.", str)
 
     return [remember_note, recall_notes, forget_notes]

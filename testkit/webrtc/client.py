@@ -39,8 +39,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import av
 import httpx
@@ -52,6 +51,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from testkit.lifecycle import AsyncResource
 from testkit.webrtc.audio import (
     SILENCE_RMS,
     AudioChunk,
@@ -100,7 +100,7 @@ class HttpExchange:
     text: str
 
 
-class WebRTCClient:
+class WebRTCClient(AsyncResource):
     """One session with a bot over SmallWebRTC, as our page has it (`python -m bots`, or Pipecat's).
 
     Args:
@@ -151,17 +151,6 @@ class WebRTCClient:
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def connect(self, *, timeout: float = 30.0, wait_ready: bool = True) -> None:
         """Start a session, connect, send `client-ready`, and (by default) wait for `bot-ready`.

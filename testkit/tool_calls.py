@@ -1,7 +1,8 @@
-"""The one way tests call a tool function: as Pipecat's `LLMService` calls a direct function.
+"""The one way tests and benchmarks call a tool: as Pipecat's `LLMService` calls a direct function.
 
 `DirectFunctionWrapper(fn).invoke(args=..., params=FunctionCallParams(...))`, with a
-`result_callback` that records what the model would be sent.
+`result_callback` that records what the model would be sent. No LLM service or pipeline worker
+is behind the params: a tool that reaches for them is not a plain direct function.
 """
 
 from __future__ import annotations
