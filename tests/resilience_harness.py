@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator_helpers import control, post
+from pipecat.adapters.llm.schemas.direct_function import tool_options
 from pipecat.frames.frames import (
     ErrorFrame,
     Frame,
@@ -280,9 +281,14 @@ class EmulatorView:
 
 @dataclass
 class GateTool:
-    """A tool whose call runs until the test opens the gate; it records being cancelled."""
+    """A tool whose call runs until the test opens the gate; it records being cancelled.
+
+    ``non_blocking`` registers it with ``cancel_on_interruption=False``: NON_BLOCKING on the
+    models that have such calls (gemini-3.8-live), blocking elsewhere.
+    """
 
     name: str = "wait_for_gate"
+    non_blocking: bool = False
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     cancelled: list[str] = field(default_factory=list)
@@ -303,6 +309,8 @@ class GateTool:
             await params.result_callback({"gate": "open"})
 
         wait_for_gate.__name__ = self.name
+        if self.non_blocking:
+            tool_options(wait_for_gate, cancel_on_interruption=False)
         return wait_for_gate
 
 
@@ -349,6 +357,19 @@ class Bot:
         response = await post(self.emulator, f"/emulator/sessions/{sid}/{action}", body)
         assert response.status_code == 200, response.text
 
+    async def call_tool(self, name: str, args: dict[str, Any] | None = None) -> str:
+        """Make the model call a tool now; return the id of the call."""
+        await self.view.fresh()
+        before = {c["id"] for c in (self.live() or {}).get("tool_calls", [])}
+        await self.control("tool_call", {"name": name, "args": args or {}})
+        new = await until(
+            lambda: [
+                c["id"] for c in (self.live() or {}).get("tool_calls", []) if c["id"] not in before
+            ],
+            "a call",
+        )
+        return new[-1]
+
     # ------------------------------------------------------------------ the emulator's view
 
     def connections(self) -> list[Summary]:
@@ -365,6 +386,11 @@ class Bot:
 
     def tool_call(self, call_id: str) -> dict[str, Any]:
         return self.view.tool_call(self.llm.session_id, call_id) or {}
+
+    def connection(self, connection_id: str) -> Summary:
+        """One connection the emulator has seen, by its id."""
+        (summary,) = [c for c in self.connections() if c["id"] == connection_id]
+        return summary
 
     def user_texts(self) -> list[str]:
         turns = self.history()

@@ -64,28 +64,9 @@ async def go_away(bot: Bot, time_left_s: float) -> None:
     await bot.control("goaway", {"time_left_s": time_left_s})
 
 
-async def call_tool(bot: Bot, name: str) -> str:
-    """Make the model call a tool now; return the id of the call."""
-    await bot.view.fresh()
-    before = {c["id"] for c in (bot.live() or {}).get("tool_calls", [])}
-    await bot.control("tool_call", {"name": name, "args": {}})
-    new = await until(
-        lambda: [
-            c["id"] for c in (bot.live() or {}).get("tool_calls", []) if c["id"] not in before
-        ],
-        "a call",
-    )
-    return new[-1]
-
-
 def pending_blocking(bot: Bot) -> list[dict[str, Any]]:
     calls = (bot.live() or {}).get("tool_calls", [])
     return [c for c in calls if c["blocking"] and c["status"] == "pending"]
-
-
-def connection(bot: Bot, connection_id: str) -> Summary:
-    (summary,) = [c for c in bot.connections() if c["id"] == connection_id]
-    return summary
 
 
 async def start_a_long_story(bot: Bot) -> tuple[Summary, list[str]]:
@@ -212,7 +193,7 @@ async def test_a_goaway_followed_by_silence_still_switches_before_time_left(
     only the timer can move the session, and the tool's result goes to the new socket."""
     gate = GateTool()
     async with run_bot(emulator, tmp_path, extra_tools=[gate.function()]) as bot:
-        call_id = await call_tool(bot, gate.name)
+        call_id = await bot.call_tool(gate.name)
         await until(gate.started.is_set, "the tool to start")
         spoken = bot.model_turns()
         old = bot.live()
@@ -225,7 +206,7 @@ async def test_a_goaway_followed_by_silence_still_switches_before_time_left(
         # The emulator closes a connection with 1001 when goAway's timeLeft is up; a close of
         # ours (1000) came before it. When the switch is due is `GoAwayPlan`'s (unit-tested
         # with a fake clock: a safety margin of 1 s, at most half of timeLeft).
-        closed = connection(bot, old["id"])
+        closed = bot.connection(old["id"])
         assert closed["close_code"] == 1000, (
             "we closed it; the emulator would have closed with 1001"
         )
@@ -241,7 +222,7 @@ async def test_a_goaway_followed_by_silence_still_switches_before_time_left(
         )
         assert bot.tool_call(call_id)["responses"][-1]["response"] == {"gate": "open"}
         await bot.view.fresh()
-        new, old = connection(bot, new["id"]), connection(bot, old["id"])
+        new, old = bot.connection(new["id"]), bot.connection(old["id"])
         assert new["frames"].get("tool_response") == 1 and not old["frames"].get("tool_response")
         await until(lambda: bot.model_turns() > spoken, "the model to speak the result")
 
@@ -253,7 +234,7 @@ async def test_an_answer_still_going_at_the_goaway_deadline_is_cut_a_margin_befo
         old, handles_before = await start_a_long_story(bot)
         await go_away(bot, 2.0)
         closed = await until(
-            lambda: (c := connection(bot, old["id"]))["closed_at"] is not None and c,
+            lambda: (c := bot.connection(old["id"]))["closed_at"] is not None and c,
             "the switch",
         )
         # The emulator's own close at the end of timeLeft would be 1001. The story was cut by
@@ -261,7 +242,7 @@ async def test_an_answer_still_going_at_the_goaway_deadline_is_cut_a_margin_befo
         assert closed["close_code"] == 1000
         await until(lambda: len(bot.connections()) == 2, "the resumed connection")
         await bot.view.fresh()
-        assert connection(bot, old["id"])["handles"] == handles_before, "the story was cut"
+        assert bot.connection(old["id"])["handles"] == handles_before, "the story was cut"
         assert bot.connections()[-1]["resumed_from"] == handles_before[-1]
         await until(lambda: not bot.llm.status.bot_responding, "the bot turn to be closed")
         await wait_connected(bot)
@@ -280,7 +261,7 @@ async def test_a_session_ended_mid_answer_lets_it_go_on_briefly_then_closes_it(
         await bot.wait_ended()
         assert bot.log.of(LLMFullResponseEndFrame), "the answer's turn was closed"
         await bot.view.refresh()
-        closed = connection(bot, old["id"])
+        closed = bot.connection(old["id"])
         assert closed["close_code"] == 1000, "a normal close"
         assert closed["handles"] == handles_before, "the story was cut, not told to its end"
 
@@ -341,7 +322,7 @@ async def test_a_tool_cancelled_by_a_voice_barge_in_is_cancelled_here_and_not_an
         bot.llm.add_event_handler(
             "on_tool_calls_cancelled_by_model", lambda _, ids: told.append(ids)
         )
-        call_id = await call_tool(bot, gate.name)
+        call_id = await bot.call_tool(gate.name)
         await until(gate.started.is_set, "the tool to start")
         await bot.speak(load_wav("stop.wav"), silence_secs=1.0)
         await until(lambda: gate.cancelled, "the running tool to be cancelled")
@@ -372,7 +353,7 @@ async def test_a_server_interruption_cancels_a_running_call_and_answers_it(
     and cancels nothing."""
     gate = GateTool()
     async with run_bot(realtime_emulator, tmp_path, extra_tools=[gate.function()]) as bot:
-        call_id = await call_tool(bot, gate.name)
+        call_id = await bot.call_tool(gate.name)
         await until(gate.started.is_set, "the tool to start")
         await bot.control("say", {"text": "Let me tell you a long story while that runs. " * 4})
         await until(lambda: (bot.live() or {}).get("model_speaking"), "the model to speak")
@@ -407,7 +388,7 @@ async def test_a_blocking_tool_timed_out_here_is_answered_and_the_next_question_
 ) -> None:
     async with run_bot(emulator, tmp_path, extra_tools=[slow_lookup]) as bot:
         spoken = bot.model_turns()
-        call_id = await call_tool(bot, "slow_lookup")
+        call_id = await bot.call_tool("slow_lookup")
         await until(
             lambda: bot.tool_call(call_id).get("status") == "answered",
             "the timed-out call to be answered",
@@ -437,7 +418,7 @@ async def test_a_tool_that_outlives_its_deadline_is_still_answered_by_pipecats_b
     """The registry's deadline cannot stop a tool that swallows its cancellation; Pipecat's later
     deadline cancels it, and this service answers the call, or Gemini would wait for good."""
     async with run_bot(emulator, tmp_path, extra_tools=[stubborn_lookup]) as bot:
-        call_id = await call_tool(bot, "stubborn_lookup")
+        call_id = await bot.call_tool("stubborn_lookup")
         await until(
             lambda: bot.tool_call(call_id).get("status") == "answered", "the call to be answered"
         )
@@ -459,7 +440,7 @@ async def test_a_tool_result_and_user_text_sent_during_a_reconnect_are_both_deli
     gate = GateTool()
     options = {"reconnect_base_delay_secs": 0.2, "reconnect_jitter": 0.0}
     async with run_bot(emulator, tmp_path, options=options, extra_tools=[gate.function()]) as bot:
-        call_id = await call_tool(bot, gate.name)
+        call_id = await bot.call_tool(gate.name)
         await until(gate.started.is_set, "the tool to start")
         await post(emulator, "/emulator/faults", {"refuse_for_s": 1.0})
         await drop(bot)
