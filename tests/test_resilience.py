@@ -46,7 +46,12 @@ from transcripts import list_sessions, load_session
 pytestmark = [pytest.mark.emulator, pytest.mark.timeout(120)]
 
 
-MODEL = "gemini-3.1-flash-live-preview"
+MODELS = ("gemini-3.8-live", "gemini-3.1-flash-live-preview")
+on_both_models = pytest.mark.parametrize("model", MODELS)
+"""The goAway, drop and resume tests run on both live models: on 3.8 (the default) Pipecat
+declares the test's tools BLOCKING, on 3.1 every call blocks; a history seeded into a fresh
+session is answered at once on 3.8 and at the next realtime input on 3.1. The other tests run on
+the default model."""
 QUICK_RETRIES = {"reconnect_base_delay_secs": 0.05, "reconnect_max_delay_secs": 0.4}
 
 
@@ -96,10 +101,11 @@ async def wait_connected(bot: Bot) -> None:
 # Points 1, 2 and 7: faults in a row, the conversation goes on, no turn lost or repeated
 
 
+@on_both_models
 async def test_ten_goaways_and_ten_drops_in_a_row_lose_and_repeat_no_turn(
-    emulator: Running, tmp_path: Path
+    emulator: Running, tmp_path: Path, model: str
 ) -> None:
-    async with run_bot(emulator, tmp_path) as bot:
+    async with run_bot(emulator, tmp_path, gemini_model=model) as bot:
         # Half of the goAways come while an answer is still being prepared (the model's first
         # audio is 150 ms late), so the switch has to wait for the end of the turn.
         await post(emulator, "/emulator/latency", {"first_audio_ms": 150})
@@ -186,13 +192,16 @@ async def test_ten_goaways_and_ten_drops_in_a_row_lose_and_repeat_no_turn(
         assert events["resumed"] == 10 and events["reconnected"] == 10, events
 
 
+@on_both_models
 async def test_a_goaway_followed_by_silence_still_switches_before_time_left(
-    emulator: Running, tmp_path: Path
+    emulator: Running, tmp_path: Path, model: str
 ) -> None:
     """A tool that runs past the deadline keeps the turn open, and the server says nothing more:
     only the timer can move the session, and the tool's result goes to the new socket."""
     gate = GateTool()
-    async with run_bot(emulator, tmp_path, extra_tools=[gate.function()]) as bot:
+    async with run_bot(
+        emulator, tmp_path, extra_tools=[gate.function()], gemini_model=model
+    ) as bot:
         call_id = await bot.call_tool(gate.name)
         await until(gate.started.is_set, "the tool to start")
         spoken = bot.model_turns()
@@ -227,10 +236,11 @@ async def test_a_goaway_followed_by_silence_still_switches_before_time_left(
         await until(lambda: bot.model_turns() > spoken, "the model to speak the result")
 
 
+@on_both_models
 async def test_an_answer_still_going_at_the_goaway_deadline_is_cut_a_margin_before_it(
-    realtime_emulator: Running, tmp_path: Path
+    realtime_emulator: Running, tmp_path: Path, model: str
 ) -> None:
-    async with run_bot(realtime_emulator, tmp_path) as bot:
+    async with run_bot(realtime_emulator, tmp_path, gemini_model=model) as bot:
         old, handles_before = await start_a_long_story(bot)
         await go_away(bot, 2.0)
         closed = await until(
@@ -434,12 +444,15 @@ async def test_a_tool_that_outlives_its_deadline_is_still_answered_by_pipecats_b
 # Points 1 and 2: what is sent during a reconnect is delivered
 
 
+@on_both_models
 async def test_a_tool_result_and_user_text_sent_during_a_reconnect_are_both_delivered(
-    emulator: Running, tmp_path: Path
+    emulator: Running, tmp_path: Path, model: str
 ) -> None:
     gate = GateTool()
     options = {"reconnect_base_delay_secs": 0.2, "reconnect_jitter": 0.0}
-    async with run_bot(emulator, tmp_path, options=options, extra_tools=[gate.function()]) as bot:
+    async with run_bot(
+        emulator, tmp_path, options=options, extra_tools=[gate.function()], gemini_model=model
+    ) as bot:
         call_id = await bot.call_tool(gate.name)
         await until(gate.started.is_set, "the tool to start")
         await post(emulator, "/emulator/faults", {"refuse_for_s": 1.0})
@@ -566,12 +579,13 @@ async def test_muting_the_user_sends_audio_stream_end_at_once(
 
 
 @pytest.mark.speech
+@on_both_models
 async def test_an_expired_handle_falls_back_to_a_fresh_session_seeded_with_the_conversation(
-    emulator: Running, tmp_path: Path
+    emulator: Running, tmp_path: Path, model: str
 ) -> None:
     clock = FakeClock()
     options = {"resumption_handle_ttl_secs": 0.3, "quiet_mic_timeout_secs": 0.3, "clock": clock}
-    async with run_bot(emulator, tmp_path, options=options) as bot:
+    async with run_bot(emulator, tmp_path, options=options, gemini_model=model) as bot:
         first = bot.llm.session_id
         said = await voice_turn(bot)
         clock.advance(1.0)  # the handle is now past its lifetime
@@ -590,15 +604,16 @@ async def test_an_expired_handle_falls_back_to_a_fresh_session_seeded_with_the_c
 
 
 @pytest.mark.speech
+@on_both_models
 async def test_a_handle_refused_after_an_emulator_restart_falls_back_to_seeding_history(
-    cert_dir: Path, tmp_path: Path
+    cert_dir: Path, tmp_path: Path, model: str
 ) -> None:
     first = await start(Emulator(pace=0, connection_lifetime_s=None), cert_dir=cert_dir)
     port = first.port
     options = {**QUICK_RETRIES, "quiet_mic_timeout_secs": 0.3}
     second: Running | None = None
     try:
-        async with run_bot(first, tmp_path, options=options) as bot:
+        async with run_bot(first, tmp_path, options=options, gemini_model=model) as bot:
             said = await voice_turn(bot)
             old = bot.llm.session_id
 
