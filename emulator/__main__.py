@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from loguru import logger
@@ -18,18 +20,44 @@ DEFAULT_CERT_DIR = (
 )
 
 
-_TIMING_OPTIONS: tuple[tuple[str, type, float, str], ...] = (
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a finite, non-negative number")
+    return value
+
+
+_NUMERIC_OPTIONS: tuple[tuple[str, Callable[[str], float], float, str], ...] = (
     (
         "--pace",
-        float,
+        _seconds,
         1.0,
         "audio output speed vs real time; 0 sends each turn at once (default 1)",
     ),
-    ("--lead-ms", int, 200, "how far output audio runs ahead of real time"),
-    ("--first-audio-ms", int, 0, "added delay before each answer"),
-    ("--connection-lifetime-s", float, 600.0, "send goAway, then close, after this long; 0: never"),
-    ("--goaway-lead-s", float, 10.0, "goAway time_left (default 10)"),
-    ("--handle-ttl-s", float, 7200.0, "resumption handle lifetime"),
+    ("--lead-ms", _count, 200, "how far output audio runs ahead of real time"),
+    ("--first-audio-ms", _count, 0, "added delay before each answer"),
+    (
+        "--connection-lifetime-s",
+        _seconds,
+        600.0,
+        "send goAway, then close, after this long; 0: never",
+    ),
+    ("--goaway-lead-s", _seconds, 10.0, "goAway time_left (default 10)"),
+    ("--handle-ttl-s", _seconds, 7200.0, "resumption handle lifetime"),
+    ("--max-sessions", _count, 100, "connections open at once; one more is closed with 1013"),
+    (
+        "--max-turn-audio-s",
+        _seconds,
+        120.0,
+        "audio one user turn may buffer; more closes the connection with 1009",
+    ),
 )
 """The numeric options: flag, type, default and help."""
 
@@ -50,9 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="extra host name or address for the certificate (repeatable), e.g. a compose service",
     )
-    p.add_argument("--api-key", help="accept only this API key (default: any non-empty key)")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("EMULATOR_API_KEY") or None,
+        help="accept only this API key, and ask the control API for it (default: "
+        "$EMULATOR_API_KEY; unset, any non-empty key is accepted and the control API is open "
+        "on loopback only)",
+    )
     p.add_argument("--scenario", type=Path, help="a scenario file (YAML or JSON) scripting turns")
-    for flag, kind, default, text in _TIMING_OPTIONS:
+    for flag, kind, default, text in _NUMERIC_OPTIONS:
         p.add_argument(flag, type=kind, default=default, help=text)
     p.add_argument(
         "--cancel-blocking-on-input",
@@ -99,6 +133,8 @@ async def serve(args: argparse.Namespace) -> int:
         handle_ttl_s=args.handle_ttl_s,
         cancel_blocking_on_input=args.cancel_blocking_on_input,
         polite_interrupt=args.polite_interrupt,
+        max_sessions=args.max_sessions,
+        max_turn_audio_s=args.max_turn_audio_s,
     )
     try:
         running = await start(
@@ -130,7 +166,8 @@ async def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logger.remove()
-    logger.add(sys.stderr, level=args.log_level.upper())
+    # Tracebacks name the failing line, never its local variables (which hold keys and audio).
+    logger.add(sys.stderr, level=args.log_level.upper(), diagnose=False)
     sys.exit(asyncio.run(serve(args)))
 
 

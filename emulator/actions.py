@@ -23,8 +23,9 @@ from pydantic import (
     field_validator,
 )
 
-NonNegative = Annotated[StrictInt | StrictFloat, Field(ge=0)]
-"""A JSON number at least 0; `true` and `"5"` are refused rather than read as 1 and 5."""
+NonNegative = Annotated[StrictInt | StrictFloat, Field(ge=0, allow_inf_nan=False)]
+"""A finite JSON number at least 0; `true`, `"5"`, NaN and infinity are refused rather than read
+as 1, 5, or a wait that never ends."""
 
 
 class ActionError(ValueError):
@@ -55,6 +56,14 @@ class ToolCall(_Action):
     @classmethod
     def _no_args(cls, value: Any) -> Any:
         return value or {}
+
+
+class CancelToolCalls(_Action):
+    """The model gives up on calls it made: `toolCallCancellation` for the `ids` still
+    unanswered (all of them when `ids` is omitted); their late answers are ignored."""
+
+    kind: Literal["cancel_tool_calls"] = "cancel_tool_calls"
+    ids: list[StrictStr] | None = None
 
 
 class GoAway(_Action):
@@ -93,11 +102,21 @@ class WaitMs(_Action):
 
 
 Action = Annotated[
-    Say | ToolCall | GoAway | Drop | Latency | Close | WaitMs, Field(discriminator="kind")
+    Say | ToolCall | CancelToolCalls | GoAway | Drop | Latency | Close | WaitMs,
+    Field(discriminator="kind"),
 ]
 """One action, told apart by its `kind`."""
 
-KINDS: Final = ("say", "tool_call", "goaway", "drop", "latency", "close", "wait_ms")
+KINDS: Final = (
+    "say",
+    "tool_call",
+    "cancel_tool_calls",
+    "goaway",
+    "drop",
+    "latency",
+    "close",
+    "wait_ms",
+)
 """Every action's name, in the order the documentation lists them."""
 
 _ACTION: Final[TypeAdapter[Action]] = TypeAdapter(Action)
@@ -106,6 +125,7 @@ _PROBLEMS: Final = {
     ("say", "text"): "say takes the text to speak.",
     ("tool_call", "name"): "tool_call needs a name (and args).",
     ("tool_call", "args"): "tool_call needs a name (and args).",
+    ("cancel_tool_calls", "ids"): "cancel_tool_calls.ids must be a list of call ids.",
     ("close", "reason"): "close.reason must be a string.",
     ("wait_ms", "ms"): "wait_ms takes a number of milliseconds.",
 }

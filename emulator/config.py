@@ -31,6 +31,50 @@ def _enum(value: Any, prefix: str, names: tuple[str, ...], name: str) -> str | N
     return text
 
 
+def _obj(value: Any, name: str) -> dict[str, Any]:
+    """The message field `name`, which must be an object (unset reads as empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WireError(f"Invalid value for {name}: expected an object.")
+    return value
+
+
+def _opt_obj(value: Any, name: str) -> dict[str, Any] | None:
+    """An optional object field: None when unset, its value when an object."""
+    return None if value is None else _obj(value, name)
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    """The repeated field `name`, which must be a list (unset reads as empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise WireError(f"Invalid value for {name}: expected a list.")
+    return value
+
+
+def _str(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise WireError(f"Invalid value for {name}: expected a string.")
+    return value
+
+
+def _ms(value: Any, name: str, default: int) -> int:
+    """A duration in milliseconds: a whole number from 0 to 60,000 (unset: `default`)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise WireError(f"Invalid value for {name}: expected a whole number of milliseconds.")
+    try:
+        ms = int(value)  # proto JSON writes int64 as a string
+    except ValueError:
+        raise WireError(f"Invalid value for {name}: expected a whole number.") from None
+    if not 0 <= ms <= 60_000:
+        raise WireError(f"Invalid value {ms} for {name}: use 0 to 60000 ms.")
+    return ms
+
+
 @dataclass
 class SessionConfig:
     """The parts of a `setup` message that change what the emulator does."""
@@ -74,31 +118,46 @@ class SessionConfig:
             raise WireError(
                 "Invalid setup: 'model' is required, e.g. 'models/gemini-3.1-flash-live-preview'."
             )
-        gen = setup.get("generation_config") or {}
-        modalities = [str(m).upper() for m in gen.get("response_modalities") or ["AUDIO"]]
+        gen = _obj(setup.get("generation_config"), "generationConfig")
+        modalities = [
+            str(m).upper()
+            for m in _list(gen.get("response_modalities"), "responseModalities") or ["AUDIO"]
+        ]
         if len(modalities) != 1 or modalities[0] not in _MODALITIES:
             raise WireError(
                 f"Invalid responseModalities {modalities}: exactly one of AUDIO or TEXT is allowed."
             )
-        speech = gen.get("speech_config") or {}
-        voice = ((speech.get("voice_config") or {}).get("prebuilt_voice_config") or {}).get(
-            "voice_name"
-        )
-        rt = setup.get("realtime_input_config") or {}
-        aad = rt.get("automatic_activity_detection") or {}
-        tools, behaviors = _functions(setup.get("tools") or [])
+        speech = _obj(gen.get("speech_config"), "speechConfig")
+        voice_config = _obj(speech.get("voice_config"), "speechConfig.voiceConfig")
+        prebuilt = _obj(voice_config.get("prebuilt_voice_config"), "prebuiltVoiceConfig")
+        voice = _str(prebuilt.get("voice_name"), "prebuiltVoiceConfig.voiceName")
+        rt = _obj(setup.get("realtime_input_config"), "realtimeInputConfig")
+        aad = _obj(rt.get("automatic_activity_detection"), "automaticActivityDetection")
+        tools, behaviors = _functions(_list(setup.get("tools"), "tools"))
         resumption = setup.get("session_resumption")
-        history_config = setup.get("history_config") or {}
+        if resumption is not None:
+            resumption = _obj(resumption, "sessionResumption")
+            _str(resumption.get("handle"), "sessionResumption.handle")
+        history_config = _obj(setup.get("history_config"), "historyConfig")
+        instruction = setup.get("system_instruction")
+        if isinstance(instruction, str):
+            instruction = {"parts": [{"text": instruction}]}
+        _check_content(_obj(instruction, "systemInstruction"), "systemInstruction")
+        temperature = gen.get("temperature")
+        if temperature is not None and (
+            isinstance(temperature, bool) or not isinstance(temperature, int | float)
+        ):
+            raise WireError("Invalid value for generationConfig.temperature: expected a number.")
         return cls(
             model=model,
             modality=modalities[0],
             voice=voice,
-            language=speech.get("language_code"),
-            system_instruction=text_of(setup.get("system_instruction")),
+            language=_str(speech.get("language_code"), "speechConfig.languageCode"),
+            system_instruction=text_of(instruction),
             tools=tools,
             vad_disabled=bool(aad.get("disabled", False)),
-            silence_ms=int(aad.get("silence_duration_ms") or 500),
-            prefix_padding_ms=int(aad.get("prefix_padding_ms") or 300),
+            silence_ms=_ms(aad.get("silence_duration_ms"), "silenceDurationMs", 500) or 500,
+            prefix_padding_ms=_ms(aad.get("prefix_padding_ms"), "prefixPaddingMs", 300),
             start_sensitivity=_enum(
                 aad.get("start_of_speech_sensitivity"),
                 "START_SENSITIVITY",
@@ -129,12 +188,14 @@ class SessionConfig:
             resumption=resumption is not None,
             resume_handle=(resumption or {}).get("handle") or None,
             transparent=bool((resumption or {}).get("transparent", False)),
-            compression=setup.get("context_window_compression"),
+            compression=_opt_obj(
+                setup.get("context_window_compression"), "contextWindowCompression"
+            ),
             initial_history_in_client_content=bool(
                 history_config.get("initial_history_in_client_content", False)
             ),
-            thinking=gen.get("thinking_config"),
-            temperature=gen.get("temperature"),
+            thinking=_opt_obj(gen.get("thinking_config"), "generationConfig.thinkingConfig"),
+            temperature=temperature,
             behaviors=behaviors,
             media_resolution=_enum(
                 gen.get("media_resolution"),
@@ -142,7 +203,7 @@ class SessionConfig:
                 ("_LOW", "_MEDIUM", "_HIGH"),
                 "generationConfig.mediaResolution",
             ),
-            proactivity=setup.get("proactivity"),
+            proactivity=_opt_obj(setup.get("proactivity"), "proactivity"),
             affective_dialog=gen.get(
                 "enable_affective_dialog", setup.get("enable_affective_dialog")
             ),
@@ -183,7 +244,9 @@ def _functions(tools: list[Any]) -> tuple[list[ToolDecl], dict[str, str]]:
     decls: list[ToolDecl] = []
     behaviors: dict[str, str] = {}
     for tool in tools:
-        for decl in (tool or {}).get("function_declarations") or []:
+        declared = _obj(tool, "tools[]").get("function_declarations")
+        for decl in _list(declared, "functionDeclarations"):
+            decl = _obj(decl, "functionDeclarations[]")
             name = decl.get("name")
             if not isinstance(name, str) or not name:
                 raise WireError("Invalid function declaration: 'name' is required.")
@@ -198,3 +261,11 @@ def _functions(tools: list[Any]) -> tuple[list[ToolDecl], dict[str, str]]:
                 )
             )
     return decls, behaviors
+
+
+def _check_content(content: dict[str, Any], name: str) -> None:
+    """A `Content` as the service reads one: parts that are objects with string text."""
+    parts = _list(content.get("parts"), f"{name}.parts")
+    for part in parts:
+        if not isinstance(_obj(part, f"{name}.parts[]").get("text", ""), str):
+            raise WireError(f"Invalid value for {name}.parts[].text: expected a string.")

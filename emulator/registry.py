@@ -75,6 +75,8 @@ class SessionOptions:
         polite_interrupt: On the 3.8 family, an `INTERRUPT` result that arrives while the user
             is speaking waits until the user has finished, as Vertex's 3.8 guide describes;
             off, it is spoken at once.
+        max_turn_audio_s: The most audio one user turn may buffer before it ends; more
+            closes the connection with 1009, so one client cannot fill the server's memory.
     """
 
     pace: float = 1.0
@@ -85,3 +87,4 @@ class SessionOptions:
     scenario: Scenario | None = None
     cancel_blocking_on_input: bool = False
     polite_interrupt: bool = False
+    max_turn_audio_s: float = 120.0

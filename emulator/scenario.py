@@ -70,6 +70,7 @@ _MAPPINGS: dict[str, tuple[str, bool]] = {
     "goaway": ("time_left_s", True),
     "latency": ("first_audio_ms", False),
     "close": ("code", True),
+    "cancel_tool_calls": ("ids", True),
 }
 # Actions written as their one value: `say: "Hello"`, `wait_ms: 200`.
 _VALUES: dict[str, str] = {"say": "text", "wait_ms": "ms"}

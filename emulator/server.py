@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import re
 import secrets
 import time
@@ -22,14 +21,15 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
+from emulator.access import ControlAccess
 from emulator.actions import ActionError, Latency, Say, parse_action, parse_faults
 from emulator.certs import DEFAULT_HOSTS, CertPaths, ensure_certs, server_ssl_context
 from emulator.registry import Listed, SessionOptions
 from emulator.scenario import Scenario
 from emulator.session import CloseSession, LiveSession, NotSetUp
 from emulator.state import Conversation
-from emulator.tokens import AuthToken, TokenStore
-from emulator.wire import WireError
+from emulator.tokens import AuthToken, TokenLimit, TokenStore
+from emulator.wire import JsonRefused, WireError, load_json
 
 WS_PATH = re.compile(
     r"^/+ws/google\.ai\.generativelanguage\.(v1|v1beta|v1alpha)\.GenerativeService\."
@@ -37,9 +37,12 @@ WS_PATH = re.compile(
 )
 HARD_MESSAGE_LIMIT = 32 * 1024 * 1024
 MAX_KEPT_SESSIONS = 500
+"""Closed connections kept for `GET /emulator/sessions`; past this the oldest closed are dropped."""
+MAX_OPEN_SESSIONS = 100
+"""Default cap on connections open at once; one more is closed with 1013 (try again later)."""
 MAX_HANDLES = 10_000
 """Resumption handles kept; past this the expired ones, then the oldest, are forgotten."""
-CONTROL_ACTIONS = ("say", "tool_call", "goaway", "drop", "latency", "close")
+CONTROL_ACTIONS = ("say", "tool_call", "cancel_tool_calls", "goaway", "drop", "latency", "close")
 """What `POST /emulator/sessions/{sid}/{action}` can make a connection do."""
 OPTIONS = ("cancel_blocking_on_input", "polite_interrupt")
 """The behaviour options `POST /emulator/options` sets for connections opened from then on."""
@@ -80,6 +83,8 @@ class Emulator:
     handle_ttl_s: float = 7200.0
     cancel_blocking_on_input: bool = False
     polite_interrupt: bool = False
+    max_sessions: int = MAX_OPEN_SESSIONS
+    max_turn_audio_s: float = 120.0
     clock: Callable[[], float] = time.time
     sessions: dict[str, LiveSession] = field(default_factory=dict)
     live_by_conversation: dict[str, LiveSession] = field(default_factory=dict)
@@ -94,10 +99,9 @@ class Emulator:
 
     def issue_handle(self, conversation: Conversation) -> str:
         """A new resumption handle for the conversation as it is now (its first N turns)."""
-        if len(self.handles) >= MAX_HANDLES:
-            self._forget_handles()
+        self._forget_handles()
         handle = f"handle-{secrets.token_urlsafe(18)}"
-        self.handles[handle] = (conversation, self.clock(), len(conversation.history))
+        self.handles[handle] = (conversation, self.clock(), conversation.turn_mark)
         return handle
 
     def resolve_handle(self, handle: str) -> tuple[Conversation, int] | None:
@@ -126,11 +130,20 @@ class Emulator:
             del self.live_by_conversation[conversation_id]
 
     def _forget_handles(self) -> None:
+        """Drop expired handles, then the oldest while at the cap.
+
+        Handles are kept in the order they were issued and all live `handle_ttl_s`, so the expired
+        ones are at the front: each call costs only what it removes.
+        """
         now = self.clock()
-        for handle in [h for h, (_, at, _) in self.handles.items() if now - at > self.handle_ttl_s]:
-            del self.handles[handle]
-        while len(self.handles) >= MAX_HANDLES:
-            del self.handles[next(iter(self.handles))]
+        while self.handles:
+            oldest = next(iter(self.handles))
+            if (
+                now - self.handles[oldest][1] <= self.handle_ttl_s
+                and len(self.handles) < MAX_HANDLES
+            ):
+                break
+            del self.handles[oldest]
 
     # ------------------------------------------------------------------ connections
 
@@ -148,13 +161,18 @@ class Emulator:
             scenario=self.scenario,
             cancel_blocking_on_input=self.cancel_blocking_on_input,
             polite_interrupt=self.polite_interrupt,
+            max_turn_audio_s=self.max_turn_audio_s,
         )
 
     def _keep(self, session: LiveSession) -> None:
         self.sessions[session.id] = session
-        if len(self.sessions) > MAX_KEPT_SESSIONS:
-            for sid in [s for s, v in self.sessions.items() if not v.open][:50]:
-                del self.sessions[sid]
+        closed = [sid for sid, kept in self.sessions.items() if not kept.open]
+        for sid in closed[: max(0, len(closed) - MAX_KEPT_SESSIONS)]:
+            del self.sessions[sid]
+
+    def open_sessions(self) -> int:
+        """How many connections are open now."""
+        return sum(1 for session in self.sessions.values() if session.open)
 
     # ------------------------------------------------------------------ HTTP handlers
 
@@ -185,13 +203,19 @@ class Emulator:
         api_version, method = match.groups()
         constrained = method.endswith("Constrained")
         key, token = self._credential(request, constrained)
+        full = self.open_sessions() >= self.max_sessions
         ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_LIMIT, compress=True, heartbeat=None)
         await ws.prepare(request)
         session = LiveSession(
             self, ws, request, options=self._options(), api_version=api_version, token=token
         )
         self._keep(session)
-        if constrained and not token:
+        if full:
+            logger.warning(f"refusing a connection: {self.max_sessions} sessions are open")
+            await session.refuse(
+                1013, f"Too many open sessions ({self.max_sessions}): try again later."
+            )
+        elif constrained and not token:
             await session.refuse(1008, "Ephemeral token required: send 'Authorization: Token ...'.")
         elif not constrained and not self._key_ok(key):
             reason = (
@@ -210,11 +234,15 @@ class Emulator:
             return _json_error(
                 400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"
             )
+        body = await _json_object(request, empty_ok=True)
+        if isinstance(body, web.Response):
+            return body
         try:
-            body = await request.json()
-            token = self.tokens.create(body if isinstance(body, dict) else {})
-        except (json.JSONDecodeError, WireError) as exc:
+            token = self.tokens.create(body)
+        except WireError as exc:
             return _json_error(400, f"Invalid request: {exc}", "INVALID_ARGUMENT")
+        except TokenLimit as exc:
+            return _json_error(429, str(exc))
         return web.json_response(token.to_json())
 
     async def list_sessions(self, request: web.Request) -> web.Response:
@@ -305,9 +333,16 @@ class Emulator:
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "sessions": len(self.live_by_conversation)})
 
-    def app(self) -> web.Application:
-        """The aiohttp application serving every route."""
-        app = web.Application(client_max_size=1024 * 1024)
+    def app(self, access: ControlAccess | None = None) -> web.Application:
+        """The aiohttp application serving every route.
+
+        Args:
+            access: Who may use the control API; by default the rule for a loopback address.
+        """
+        access = access or ControlAccess(self.api_key, "127.0.0.1")
+        app = web.Application(
+            client_max_size=1024 * 1024, middlewares=[access.middleware(_json_error)]
+        )
         app.router.add_get("/emulator/healthz", self.health)
         app.router.add_get("/emulator/sessions", self.list_sessions)
         app.router.add_get("/emulator/sessions/{sid}", self.get_session)
@@ -324,12 +359,13 @@ async def _json_object(
     request: web.Request, *, empty_ok: bool = False
 ) -> dict[str, Any] | web.Response:
     """The request's JSON object body (``{}`` for none, where `empty_ok`), or the 400 to send."""
-    if empty_ok and not request.can_read_body:
+    raw = await request.read()
+    if empty_ok and not raw.strip():
         return {}
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _json_error(400, "The body must be JSON.")
+        body = load_json(raw)
+    except JsonRefused as exc:
+        return _json_error(400, f"The body must be JSON: {exc}")
     if not isinstance(body, dict):
         return _json_error(400, "The body must be a JSON object.")
     return body
@@ -342,7 +378,14 @@ def _json_error(status: int, message: str, code: str | None = None) -> web.Respo
     return web.json_response(body, status=status)
 
 
-_STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ABORTED", 503: "UNAVAILABLE"}
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    503: "UNAVAILABLE",
+}
 
 
 @dataclass
@@ -387,7 +430,10 @@ async def start(
     )
     certs = ensure_certs(cert_dir, hosts)
     runner = web.AppRunner(
-        emulator.app(), access_log=None, handle_signals=False, shutdown_timeout=1
+        emulator.app(ControlAccess(emulator.api_key, host)),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=1,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=server_ssl_context(certs))

@@ -55,19 +55,54 @@ class ToolCallRecord:
         }
 
 
+MAX_TURNS = 1000
+"""Turns kept per conversation, like a context window: past it the oldest are forgotten."""
+MAX_TOOL_CALLS = 500
+"""Settled tool calls kept per conversation; unanswered ones are always kept."""
+MAX_RESPONSES = 50
+"""Responses kept per call (intermediate results can be many); the latest are kept."""
+
+
 @dataclass
 class Conversation:
-    """The state a resumption handle restores: history and tool calls."""
+    """The state a resumption handle restores: history and tool calls.
+
+    Both are bounded (`MAX_TURNS`, `MAX_TOOL_CALLS`); `dropped` counts the turns forgotten from
+    the front, so a handle's turn count (`turn_mark`) still points at the same turn afterwards.
+    """
 
     id: str = field(default_factory=lambda: f"conv-{uuid.uuid4().hex[:12]}")
     history: list[Turn] = field(default_factory=list)
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     scenario_uses: dict[int, int] = field(default_factory=dict)
+    dropped: int = 0
 
     def add(self, role: str, text: str, source: str = "", interrupted: bool = False) -> Turn:
         turn = Turn(role, text, source, interrupted)
         self.history.append(turn)
+        excess = len(self.history) - MAX_TURNS
+        if excess > 0:
+            del self.history[:excess]
+            self.dropped += excess
         return turn
+
+    @property
+    def turn_mark(self) -> int:
+        """How many turns the conversation has had, forgotten ones included."""
+        return self.dropped + len(self.history)
+
+    def rewind(self, mark: int) -> None:
+        """Forget the turns after `mark` (a `turn_mark` taken earlier)."""
+        del self.history[max(0, mark - self.dropped) :]
+
+    def add_calls(self, calls: list[ToolCallRecord]) -> None:
+        """Record new calls, forgetting the oldest settled ones past `MAX_TOOL_CALLS`."""
+        self.tool_calls.extend(calls)
+        excess = len(self.tool_calls) - MAX_TOOL_CALLS
+        if excess > 0:
+            settled = [c for c in self.tool_calls if c.status != "pending"][:excess]
+            forget = {id(c) for c in settled}
+            self.tool_calls = [c for c in self.tool_calls if id(c) not in forget]
 
     def pairs(self) -> list[tuple[str, str]]:
         return [(t.role, t.text) for t in self.history]

@@ -18,10 +18,16 @@ from emulator.wire import WireError, normalize, snake_case
 
 DEFAULT_EXPIRE = dt.timedelta(minutes=30)
 DEFAULT_NEW_SESSION_EXPIRE = dt.timedelta(seconds=60)
+MAX_TOKENS = 10_000
+"""Unexpired tokens kept at once; creating one more is refused (429) until some expire."""
 
 
 class TokenRefused(Exception):
     """The token cannot open this connection; the message is the close reason."""
+
+
+class TokenLimit(Exception):
+    """`MAX_TOKENS` unexpired tokens exist; the message says so, for a 429."""
 
 
 def _parse_time(value: Any, default: dt.datetime) -> dt.datetime:
@@ -79,12 +85,32 @@ class AuthToken:
 class TokenStore:
     """Issues tokens and checks them at connect time."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_TOKENS) -> None:
         self._tokens: dict[str, AuthToken] = {}
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def prune(self, now: dt.datetime | None = None) -> None:
+        """Forget the tokens past their `expire_time`: they can never be admitted again."""
+        now = now or dt.datetime.now(dt.UTC)
+        for name in [n for n, token in self._tokens.items() if now >= token.expire_time]:
+            del self._tokens[name]
 
     def create(self, body: dict[str, Any], now: dt.datetime | None = None) -> AuthToken:
-        """Create a token from the JSON body the SDK posts to `/v1alpha/auth_tokens`."""
+        """Create a token from the JSON body the SDK posts to `/v1alpha/auth_tokens`.
+
+        Raises:
+            WireError: A field is malformed.
+            TokenLimit: `MAX_TOKENS` unexpired tokens exist already.
+        """
         now = now or dt.datetime.now(dt.UTC)
+        self.prune(now)
+        if len(self._tokens) >= self._limit:
+            raise TokenLimit(
+                f"{self._limit} ephemeral tokens are unexpired: wait for some to expire."
+            )
         data = normalize(body)
         uses = data.get("uses", 1)
         if not isinstance(uses, int) or uses < 0:

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Any
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of objects and arrays read from a client. The Live API's messages nest about 8
+deep (a function response's user data a little more); proto's own JSON parser stops at 100."""
 
 # Values under these keys are user data (function arguments and results, JSON schemas whose property
 # names belong to the developer, labels): their keys are kept exactly as sent.
@@ -33,6 +38,59 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 class WireError(ValueError):
     """A client message the service would reject, with the reason it would give."""
+
+
+class JsonRefused(ValueError):
+    """A body that is not JSON the service would read; the message says why, for the client."""
+
+
+def _no_constant(name: str) -> Any:
+    raise JsonRefused(f"{name} is not a JSON number: send a finite number.")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise JsonRefused(f"{text} is out of range: send a finite number.")
+    return value
+
+
+def load_json(raw: str | bytes) -> Any:
+    """Parse a client's JSON strictly: no `NaN` or `Infinity`, nesting at most `MAX_JSON_DEPTH`.
+
+    Python's `json` accepts both constants and recurses until the interpreter's limit, which turns
+    deep input into a `RecursionError` far from where it was read; refusing both here gives the
+    client a clear error (1007 on the socket, 400 over HTTP) instead of a 1011 and a traceback.
+
+    Raises:
+        JsonRefused: The text is not JSON, holds a non-finite number, or nests too deep.
+    """
+    try:
+        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise JsonRefused(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise JsonRefused("The message is not valid JSON.") from None
+    if _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise JsonRefused(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
+    return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True when objects and arrays nest deeper than `limit`; iterative, so any depth is safe."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def snake_case(name: str) -> str:
@@ -96,6 +154,8 @@ def parse_rate(mime_type: str | None, *, default: int = 16000) -> int:
     """Return the sample rate of an `audio/pcm;rate=N` MIME type, refusing what is not PCM."""
     if not mime_type:
         return default
+    if not isinstance(mime_type, str):
+        raise WireError("Invalid value: mimeType must be a string such as 'audio/pcm;rate=16000'.")
     kind, _, params = mime_type.partition(";")
     if kind.strip().lower() not in ("audio/pcm", "audio/l16", "audio/raw"):
         raise WireError(

@@ -258,6 +258,13 @@ def summarize(messages: Iterable[types.LiveServerMessage]) -> list[str]:
     return out
 
 
+async def assert_server_serves(r: Running, api_key: str = API_KEY) -> None:
+    """A fresh SDK session still gets setupComplete and an answer: the server lives."""
+    async with live(r, text_config(), client=sdk_client(r, api_key=api_key)) as (session, box):
+        await say_text(session, "What is twelve times seven?")
+        assert "84" in model_text(await box.turn())
+
+
 async def send_audio(
     session: Any, pcm: bytes, *, mime_type: str = PCM_16K, chunk: int = CHUNK_BYTES
 ) -> None:
@@ -407,9 +414,13 @@ def b64(data: bytes, *, urlsafe: bool = False, pad: bool = True) -> str:
 
 @contextlib.asynccontextmanager
 async def control(r: Running) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTPS client for `/emulator/...`, trusting the emulator's CA."""
+    """An HTTPS client for `/emulator/...`, trusting the emulator's CA and holding its key."""
+    key = r.emulator.api_key
     async with httpx.AsyncClient(
-        base_url=r.base_url, verify=_ssl(str(r.certs.ca)), timeout=TIMEOUT
+        base_url=r.base_url,
+        verify=_ssl(str(r.certs.ca)),
+        timeout=TIMEOUT,
+        headers={"x-goog-api-key": key} if key else None,
     ) as client:
         yield client
 

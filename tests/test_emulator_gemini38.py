@@ -86,6 +86,17 @@ def answer(call: types.FunctionCall, response: dict[str, Any], **kw: Any) -> typ
     return types.FunctionResponse(id=call.id, name=call.name, response=response, **kw)
 
 
+async def in_history(r: Running, session: Any, word: str) -> dict[str, Any]:
+    """The session's summary once a turn of its history mentions `word` (the input is held)."""
+    return await wait_session(
+        r,
+        lambda s: (
+            s["conversation_id"] == session.session_id
+            and any(word in t["text"] for t in s["history"])
+        ),
+    )
+
+
 async def summary_of(r: Running, session: Any) -> dict[str, Any]:
     return await wait_session(r, lambda s: s["conversation_id"] == session.session_id and s["open"])
 
@@ -341,13 +352,7 @@ async def test_a_function_declared_without_behavior_runs_as_the_model_runs_it(
             later = await box.until(mentions("84"))
             summary = await summary_of(emulator, session)
         else:
-            await wait_session(
-                emulator,
-                lambda s: (
-                    s["conversation_id"] == session.session_id
-                    and any("twelve" in t["text"] for t in s["history"])
-                ),
-            )
+            await in_history(emulator, session, "twelve")
             summary = await summary_of(emulator, session)
             await session.send_tool_response(function_responses=[answer(call, {"time": "22:15"})])
             later = await box.until(mentions("84"))
@@ -374,13 +379,7 @@ async def test_a_function_declared_blocking_holds_the_model_until_its_final_answ
         first = await box.until(lambda m: m.tool_call)
         call = tool_call_of(first)
         await say_text(session, "What is twelve times seven?")
-        held = await wait_session(
-            emulator,
-            lambda s: (
-                s["conversation_id"] == session.session_id
-                and any("twelve" in t["text"] for t in s["history"])
-            ),
-        )
+        held = await in_history(emulator, session, "twelve")
         await session.send_tool_response(function_responses=[answer(call, {"time": "22:15"})])
         later = await box.until(mentions("84"))
     assert said(first) == "" and not any(turn_complete(m) for m in first)
@@ -523,13 +522,7 @@ async def test_with_cancel_blocking_on_input_new_input_cancels_a_blocking_call_o
         await say_text(session, "What is twelve times seven?")
         if model == MODEL:
             # The option is for the 3.8 family: gemini-3.1 holds the input as before.
-            await wait_session(
-                emulator,
-                lambda s: (
-                    s["conversation_id"] == session.session_id
-                    and any("twelve" in t["text"] for t in s["history"])
-                ),
-            )
+            await in_history(emulator, session, "twelve")
             await session.send_tool_response(function_responses=[answer(call, {"time": "22:15"})])
         messages = await box.until(mentions("84"))
         summary = await summary_of(emulator, session)
@@ -669,3 +662,52 @@ async def test_on_3_8_client_content_with_turn_complete_is_answered_without_a_nu
         summary = await summary_of(emulator, session)
     assert "84" in said(messages)
     assert "text" not in summary["frames"], "no realtime input was sent"
+
+
+# ------------------------------------------------------------------ the model cancels a call
+
+
+@pytest.mark.parametrize("model", [pytest.param(MODEL_38, marks=SPOKEN), MODEL])
+async def test_the_control_api_makes_the_model_cancel_an_open_call_and_ignore_its_late_answer(
+    emulator: Running, model: str
+) -> None:
+    async with live(emulator, model_config(model, tools=tools(TIME_TOOL)), model=model) as (
+        session,
+        box,
+    ):
+        await say_text(session, "What time is it in Tokyo?")
+        call = tool_call_of(await box.until(lambda m: m.tool_call))
+        summary = await summary_of(emulator, session)
+        unknown = await post(
+            emulator, f"/emulator/sessions/{summary['id']}/cancel_tool_calls", {"ids": ["nope"]}
+        )
+        cancelled = await post(
+            emulator, f"/emulator/sessions/{summary['id']}/cancel_tool_calls", {"ids": [call.id]}
+        )
+        messages = await box.until(lambda m: m.tool_call_cancellation)
+        await session.send_tool_response(function_responses=[answer(call, {"time": "22:15"})])
+        await say_text(session, "What is twelve times seven?")
+        later = await box.until(mentions("84"))
+        after = await summary_of(emulator, session)
+    assert unknown.status_code == 400 and "nope" in unknown.json()["error"]["message"]
+    assert cancelled.status_code == 200, cancelled.text
+    assert [m.tool_call_cancellation.ids for m in messages if m.tool_call_cancellation] == [
+        [call.id]
+    ]
+    assert after["tool_calls"][0]["status"] == "cancelled"
+    assert "22:15" not in said(later), "a late answer to a cancelled call is ignored"
+
+
+async def test_cancelling_a_blocking_call_frees_the_model_to_answer_what_it_held(
+    emulator: Running,
+) -> None:
+    config = model_config(MODEL, tools=tools(TIME_TOOL))
+    async with live(emulator, config, model=MODEL) as (session, box):
+        await say_text(session, "What time is it in Tokyo?")
+        await box.until(lambda m: m.tool_call)
+        await say_text(session, "What is twelve times seven?")
+        held = await in_history(emulator, session, "twelve")
+        cancelled = await post(emulator, f"/emulator/sessions/{held['id']}/cancel_tool_calls")
+        later = await box.until(mentions("84"))
+    assert cancelled.status_code == 200, cancelled.text
+    assert any(m.tool_call_cancellation for m in later)

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from conftest import load_wav
 from emulator_helpers import (
-    API_KEY,
     CHUNK_BYTES,
     MODEL,
     PCM_16K,
     SILENCE_1S,
     TIME_TOOL,
+    assert_server_serves,
     b64,
     close_of,
     control,
@@ -52,13 +52,6 @@ from emulator.wire import camelize, normalize
 pytestmark = pytest.mark.emulator
 
 # ------------------------------------------------------------------ helpers
-
-
-async def assert_server_serves(r: Running, api_key: str = API_KEY) -> None:
-    """A fresh SDK session still gets setupComplete and an answer: the server lives."""
-    async with live(r, text_config(), client=sdk_client(r, api_key=api_key)) as (session, box):
-        await say_text(session, "What is twelve times seven?")
-        assert "84" in model_text(await box.turn())
 
 
 def resample(pcm: bytes, rate: int) -> bytes:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import AUDIO_DIR
+from fuzz_strategies import deep, json_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,13 +46,6 @@ PATHS = (
 )
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS", "HEAD")
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
-    lambda inner: (
-        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
-    ),
-    max_leaves=30,
-)
 start_like = st.fixed_dictionaries(
     {},
     optional={
@@ -87,7 +81,6 @@ offer_like = st.fixed_dictionaries(
         "candidates": st.lists(json_values, max_size=3),
     },
 )
-deep = st.integers(min_value=50, max_value=5000).map(lambda n: "[" * n + "]" * n)
 bodies = (
     st.none()
     | json_values.map(json.dumps)

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from loguru import logger
 
-from emulator.wire import camelize, normalize, snake_case
+from emulator.wire import JsonRefused, camelize, load_json, normalize, snake_case
 
 CLIENT_MESSAGES = ("setup", "client_content", "realtime_input", "tool_response")
 """The kinds of client message, one per message."""
@@ -107,7 +107,8 @@ class Channel:
         """The next client message, normalised to snake_case; None once the client closed.
 
         Raises:
-            CloseSession: The message is too large, not JSON, or not a JSON object.
+            CloseSession: The message is too large (1009), or not a JSON object within
+                `emulator.wire.load_json`'s limits (1007).
         """
         msg = await self.ws.receive()
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
@@ -126,15 +127,19 @@ class Channel:
                 f"Request payload size exceeds the limit: {len(raw)} > {MESSAGE_LIMIT} bytes.",
             )
         try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise CloseSession(
-                1007, "Invalid JSON payload received. The message is not valid JSON."
-            ) from None
+            data = load_json(raw)
+        except JsonRefused as exc:
+            raise CloseSession(1007, f"Invalid JSON payload received. {exc}") from None
         if not isinstance(data, dict):
             raise CloseSession(1007, "Invalid JSON payload received. Expected a JSON object.")
         self._raw = data
-        return normalize(data)
+        message: dict[str, Any] = normalize(data)
+        for kind in CLIENT_MESSAGES:
+            if message.get(kind) is not None and not isinstance(message[kind], dict):
+                raise CloseSession(
+                    1007, f"Invalid value for {_as_sent(data, kind)!r}: expected an object."
+                )
+        return message
 
     def unknown_name(self, name: str, *, within: str | None = None) -> str:
         """The service's reason for an unknown field, spelled as the client sent it.

@@ -54,13 +54,18 @@ class ToolResponses:
 
 
 @dataclass(frozen=True)
+class CallsCancelled:
+    """The model gave up on its blocking calls: what the user said meanwhile is answered now."""
+
+
+@dataclass(frozen=True)
 class Script:
     """Scenario actions to run, in order."""
 
     steps: tuple[Action, ...]
 
 
-Event = AudioTurn | TextTurn | Infer | ToolResponses | Script
+Event = AudioTurn | TextTurn | Infer | ToolResponses | CallsCancelled | Script
 """What the turns loop handles, one at a time, in the order things happened."""
 
 

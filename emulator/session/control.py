@@ -35,7 +35,8 @@ class Controls:
                 connection by raising `CloseSession` from the turns loop.
 
         Raises:
-            ValueError: A control `tool_call` names a function the setup did not declare.
+            ValueError: A control `tool_call` names a function the setup did not declare, or
+                `cancel_tool_calls` an id that is not an unanswered call.
             CloseSession: A scripted `close`.
         """
         match action:
@@ -45,6 +46,8 @@ class Controls:
                 if not scripted and name not in {t.name for t in self._ctx.config.tools}:
                     raise ValueError(f"Function {name!r} is not declared in this session's setup.")
                 await self._tool_calls.call([(name, dict(args))], "")
+            case actions.CancelToolCalls(ids=ids):
+                await self._tool_calls.cancel(ids)
             case actions.GoAway(time_left_s=time_left):
                 await self.go_away(float(time_left))
             case actions.Drop():

@@ -84,8 +84,8 @@ def open_conversation(
         raise CloseSession(
             1011, "Resumption refused: an earlier connection of this session is still open."
         )
-    if len(conv.history) > turns:
+    if conv.turn_mark > turns:
         # A handle restores the state it stood for: later turns are lost, as on Gemini, where a
         # client must resend what it sent after the handle it resumes with.
-        del conv.history[turns:]
+        conv.rewind(turns)
     return conv, handle

@@ -80,16 +80,21 @@ class Inbound:
         await self._text(body)
 
     async def _media_input(self, body: dict[str, Any]) -> None:
-        for blob in body.get("media_chunks") or []:
-            mime = str((blob or {}).get("mime_type") or "")
-            if mime.startswith("image/"):
+        chunks = body.get("media_chunks") or []
+        if not isinstance(chunks, list):
+            raise WireError(
+                "Invalid value for realtimeInput.mediaChunks: expected a list of Blobs."
+            )
+        for blob in chunks:
+            blob = _blob(blob, "mediaChunks")
+            if str(blob.get("mime_type") or "").startswith("image/"):
                 self._media.video(blob)
             else:
                 await self._media.audio(blob)
         if body.get("audio") is not None:
-            await self._media.audio(body["audio"])
+            await self._media.audio(_blob(body["audio"], "audio"))
         if body.get("video") is not None:
-            self._media.video(body["video"])
+            self._media.video(_blob(body["video"], "video"))
 
     async def _activity(self, body: dict[str, Any]) -> None:
         for signal in ("activity_start", "activity_end"):
@@ -140,12 +145,13 @@ class Inbound:
         it sends a blank text nudge); without it the model waits for more."""
         ctx = self._ctx
         ctx.frames["client_content"] += 1
+        turns = _contents(body.get("turns"))
         complete = bool(body.get("turn_complete"))
         if complete and self._speaker.generating:
             # Stopped first, so the cut-short model turn comes before the new content.
             await self._speaker.interrupt()
-        for turn in body.get("turns") or []:
-            role = str((turn or {}).get("role") or "user")
+        for turn in turns:
+            role = str(turn.get("role") or "user")
             text = text_of(turn)
             if text.strip():
                 ctx.conv.add("model" if role == "model" else "user", text, "client_content")
@@ -164,7 +170,9 @@ class Inbound:
         by_id = {c.id: c for c in self._ctx.conv.tool_calls}
         accepted = []
         for resp in responses:
-            call_id = (resp or {}).get("id")
+            if not isinstance(resp, dict):
+                raise WireError("Invalid value for functionResponses: expected objects.")
+            call_id = resp.get("id")
             call = by_id.get(call_id) if isinstance(call_id, str) else None
             if call is None:
                 raise WireError(
@@ -173,3 +181,30 @@ class Inbound:
                 )
             accepted.append((call, resp))
         await self._ctx.events.put(ToolResponses(accepted))
+
+
+def _blob(value: Any, name: str) -> dict[str, Any]:
+    """A media `Blob` ({data, mimeType}) as the service requires one, or the reason it refuses."""
+    if not isinstance(value, dict):
+        raise WireError(f"Invalid value for realtimeInput.{name}: expected a Blob object.")
+    return value
+
+
+def _contents(turns: Any) -> list[dict[str, Any]]:
+    """`clientContent.turns` checked as the service reads it: a list of `Content` objects whose
+    role, if any, is a string and whose parts are objects with string text."""
+    if turns is None:
+        return []
+    if not isinstance(turns, list):
+        raise WireError("Invalid value for clientContent.turns: expected a list of Content.")
+    for turn in turns:
+        if not isinstance(turn, dict):
+            raise WireError("Invalid value for clientContent.turns: expected Content objects.")
+        if not isinstance(turn.get("role") or "", str):
+            raise WireError("Invalid value for Content.role: expected a string.")
+        parts = turn.get("parts") or []
+        if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+            raise WireError("Invalid value for Content.parts: expected a list of Part objects.")
+        if not all(isinstance(p.get("text", ""), str) for p in parts):
+            raise WireError("Invalid value for Part.text: expected a string.")
+    return turns

@@ -16,6 +16,7 @@ from collections import deque
 from typing import Any
 
 from emulator.brain import ImageInfo
+from emulator.session.channel import CloseSession
 from emulator.session.context import AudioTurn, Context
 from emulator.session.turns import Turns
 from emulator.speech import INPUT_RATE, PcmResampler, Transcriber, TurnDetector
@@ -114,6 +115,7 @@ class Media:
         if config.vad_disabled:
             if self._manual_audio is not None:
                 self._manual_audio.extend(pcm)
+                self._check_buffered(len(self._manual_audio))
             return
         if self._vad is None:
             self._vad = TurnDetector(
@@ -130,8 +132,19 @@ class Media:
                 ended = True
                 self._speech_ended()
                 await self._turn_ended(event.audio)
+        self._check_buffered(self._vad.buffered_bytes)
         if not ended:
             self._transcribe_early()
+
+    def _check_buffered(self, held: int) -> None:
+        """Close the connection once one turn holds more audio than the server allows."""
+        limit_s = self._ctx.options.max_turn_audio_s
+        if held > limit_s * INPUT_RATE * 2:  # 16-bit samples
+            raise CloseSession(
+                1009,
+                f"More than {limit_s:g} s of audio in one turn: end the turn (activityEnd) "
+                "or pause the microphone (audioStreamEnd).",
+            )
 
     def _transcribe_early(self) -> None:
         """Start transcribing the utterance while the end-of-turn silence is waited out."""

@@ -13,9 +13,9 @@ import secrets
 from typing import Any
 
 from emulator import brain
-from emulator.session.context import Context
+from emulator.session.context import CallsCancelled, Context
 from emulator.session.speaker import Speaker
-from emulator.state import ToolCallRecord
+from emulator.state import MAX_RESPONSES, ToolCallRecord
 
 SCHEDULINGS = ("INTERRUPT", "WHEN_IDLE", "SILENT")
 
@@ -68,9 +68,29 @@ class ToolCalls:
             )
             for name, args in calls
         ]
-        self._ctx.conv.tool_calls.extend(records)
+        self._ctx.conv.add_calls(records)
         blocking = any(r.blocking for r in records)
         await self._speaker.start(preamble, calls=records, complete=not blocking)
+
+    async def cancel(self, ids: list[str] | None) -> None:
+        """The model gives up on unanswered calls (`ids`, or all): `toolCallCancellation`.
+
+        A BLOCKING call cancelled this way frees the model, which then answers what the user said
+        while it was held, as if the call had been answered.
+
+        Raises:
+            ValueError: An id is not a call still waiting for its final answer.
+        """
+        pending = {c.id: c for c in self._ctx.conv.tool_calls if c.status == "pending"}
+        unknown = [i for i in ids or [] if i not in pending]
+        if unknown:
+            raise ValueError(f"No unanswered function call with id {unknown[0]!r}.")
+        calls = [pending[i] for i in ids] if ids is not None else list(pending.values())
+        if not calls:
+            return
+        await self._speaker.cancel_calls(calls)
+        if any(c.blocking for c in calls) and not self.pending_blocking():
+            await self._ctx.events.put(CallsCancelled())
 
     async def answer(self, accepted: list[tuple[ToolCallRecord, dict[str, Any]]]) -> bool:
         """Take the client's responses.
@@ -89,6 +109,7 @@ class ToolCalls:
                     "will_continue": bool(resp.get("will_continue")),
                 }
             )
+            del call.responses[:-MAX_RESPONSES]
             if call.status == "cancelled":
                 continue  # a late answer to a call the model gave up on is ignored
             if not resp.get("will_continue"):

@@ -13,6 +13,7 @@ import dataclasses
 from emulator import brain
 from emulator.session.context import (
     AudioTurn,
+    CallsCancelled,
     Context,
     Infer,
     Script,
@@ -50,6 +51,8 @@ class Turns:
                 case ToolResponses(accepted=accepted):
                     if await self._tool_calls.answer(accepted):
                         await self._release_held()
+                case CallsCancelled():
+                    await self._release_held()
                 case Script(steps=steps):
                     await self._controls.run(steps)
 

@@ -167,6 +167,11 @@ class TurnDetector:
         self._low_windows = 0
 
     @property
+    def buffered_bytes(self) -> int:
+        """The audio held now: the turn so far, a possible start, the quiet before it."""
+        return len(self._utterance) + len(self._candidate) + len(self._prefix) + len(self._pending)
+
+    @property
     def speaking(self) -> bool:
         """True between a "started" event and its "ended" event."""
         return self._state is _State.SPEAKING
