@@ -7,9 +7,9 @@ the transcript) against the emulator over a real socket. The model calls a tool 
 emulator's control API; what Gemini received is read back from the emulator, what the browser
 and the transcript were told from the pipeline and the transcript on disk.
 
-What the emulator cannot do: send `toolCallCancellation` for a NON_BLOCKING call (it cancels
-only the BLOCKING calls a barge-in releases), so the model's cancellation is shown here on a
-BLOCKING call running beside a NON_BLOCKING one.
+The model's cancellation (`toolCallCancellation`) is shown twice: on a BLOCKING call a barge-in
+releases, and on a running NON_BLOCKING call the test makes the model give up on through the
+emulator's `cancel_tool_calls` control route.
 """
 
 from __future__ import annotations
@@ -318,6 +318,42 @@ async def test_a_barge_in_cancels_the_blocking_call_and_the_non_blocking_one_ans
             if f.properties is None or f.properties.is_final
         ]
         assert finals.count(running) == 1, "the NON_BLOCKING call was settled once"
+
+
+async def test_the_model_cancels_a_running_non_blocking_call_which_stops_and_goes_unanswered(
+    emulator: Running, tmp_path: Path
+) -> None:
+    """The model gives up on a NON_BLOCKING call still running: the function is cancelled, the
+    call is settled once as cancelled by the model, Gemini gets no answer for it (the stage sends
+    none to a call the model cancelled), and the next user turn is answered."""
+    gate = GateTool(name="wait_for_upload", non_blocking=True)
+    async with bot_on_38(emulator, tmp_path, gate.function()) as bot:
+        told: list[list[str]] = []
+        bot.llm.add_event_handler(
+            "on_tool_calls_cancelled_by_model", lambda _, ids: told.append(ids)
+        )
+        call_id = await bot.call_tool(gate.name)
+        await until(gate.started.is_set, "the NON_BLOCKING tool to start")
+        assert bot.tool_call(call_id)["blocking"] is False, "a NON_BLOCKING call"
+
+        await bot.control("cancel_tool_calls", {"ids": [call_id]})
+        await until(lambda: gate.cancelled, "the function to be cancelled")
+        assert (gate.cancelled, gate.finished) == ([call_id], []), "it stopped, unfinished"
+        assert told == [[call_id]], "the stage heard the model's cancellation once"
+        assert (await settled(bot, tmp_path, call_id))["outcome"] == "cancelled_by_model"
+        assert activity(bot, call_id) == ["started", "cancelled_by_model"]
+        gate.opened.set()  # too late: the function has stopped and answers nothing
+
+        await bot.ask("Is the upload still going?")
+        await bot.wait_answered("Is the upload still going?")
+        await bot.view.fresh()
+        call = bot.tool_call(call_id)
+        assert call["status"] == "cancelled" and call["responses"] == [], "no answer to a drop"
+        assert all(c["frames"].get("tool_response", 0) == 0 for c in bot.connections())
+        assert [f.tool_call_id for f in bot.log.of(FunctionCallCancelFrame)] == [call_id]
+        assert not [f for f in bot.log.of(FunctionCallResultFrame) if f.tool_call_id == call_id]
+        assert gate.finished == [] and len(recorded(tmp_path, call_id)) == 1
+        assert not bot.log.of(ErrorFrame)
 
 
 # --------------------------------------------------------------------------------------------
