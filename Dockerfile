@@ -125,7 +125,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /app
 USER app
 EXPOSE 7860
-# The bot's page; the emulator service in docker-compose.yml brings its own check.
+# The bot's liveness probe (/readyz is for balancers: a full bot is alive, not broken); the
+# emulator service in docker-compose.yml brings its own check.
 HEALTHCHECK --interval=2s --timeout=3s --start-period=120s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:7860/client/', timeout=2)"]
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:7860/healthz', timeout=2)"]
 CMD ["python", "-m", "bots", "--host", "0.0.0.0", "--port", "7860"]

@@ -144,7 +144,13 @@ def serve(settings: Settings, args: argparse.Namespace, emulator: EmulatorProces
 
     bot = importlib.import_module(f"bots.{args.bot}").bot
     try:
-        served = make_app(settings, bot, transport=args.transport, host=args.host)
+        served = make_app(
+            settings,
+            bot,
+            transport=args.transport,
+            host=args.host,
+            gemini_url=emulator.base_url if emulator else None,
+        )
     except DailyRoomError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -288,7 +288,7 @@ def test_the_image_runs_as_a_user_without_pip_or_a_build_toolchain(docker: Docke
     healthcheck = docker.daemon.docker(
         "image", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", docker.image.tag
     ).stdout
-    assert "/client/" in healthcheck
+    assert "/healthz" in healthcheck
 
 
 # ---------------------------------------------------------------------- Compose 1.29 and v2

@@ -43,6 +43,8 @@ PATHS = (
     "/api/offer",
     "/docs",
     "/daily",
+    "/healthz",
+    "/readyz",
 )
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS", "HEAD")
 

@@ -18,7 +18,7 @@ from bots.settings import Settings
 
 pytestmark = pytest.mark.unit
 
-PAGE = {("GET", "/"), ("GET", "/client")}
+PAGE = {("GET", "/"), ("GET", "/client"), ("GET", "/healthz"), ("GET", "/readyz")}
 WEBRTC = {
     ("POST", "/start"),
     ("POST", "/sessions/{session_id}/api/offer"),

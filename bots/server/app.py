@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
-from bots.server.guard import MAX_BODY_BYTES, BodyLimit, OriginCheck
+from bots.server.guard import MAX_BODY_BYTES, BodyLimit, HostCheck, OriginCheck
+from bots.server.health import GEMINI_URL, Reachability, health_router
 from bots.server.identity import LOCAL_USER, Identity, TokenError, bearer, verify
 from bots.server.operator import LoginRequired, login_page
 from bots.server.sessions import Limits, Refused, SessionBook
@@ -44,6 +44,7 @@ class ServerConfig:
         limits: The session caps.
         ice_timeout_secs: A session whose media has not connected by then is ended.
         max_body_bytes: Largest request body.
+        gemini_url: The model's endpoint (Gemini, or the emulator), probed by `/readyz`.
     """
 
     transport: Literal["webrtc", "daily"]
@@ -53,6 +54,7 @@ class ServerConfig:
     session_secret: str | None = None
     ice_timeout_secs: float = 30.0
     max_body_bytes: int = MAX_BODY_BYTES
+    gemini_url: str = GEMINI_URL
 
 
 def identify(config: ServerConfig) -> Any:
@@ -99,6 +101,13 @@ def build_app(
     async def root() -> Response:
         return RedirectResponse("/client/")
 
+    app.include_router(
+        health_router(
+            full=lambda: len(sessions.book) >= config.limits.max_sessions,
+            draining=lambda: sessions.draining,
+            gemini=Reachability(config.gemini_url),
+        )
+    )
     if config.transport == "webrtc":
         _webrtc_routes(app, config, sessions)
     for router in routers:
@@ -161,4 +170,4 @@ def _guard(app: FastAPI, config: ServerConfig) -> None:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(OriginCheck, allowed=config.allowed_origins)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.allowed_hosts)
+    app.add_middleware(HostCheck, allowed_hosts=config.allowed_hosts)

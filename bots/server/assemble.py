@@ -17,6 +17,7 @@ from bots import lifecycle
 from bots.daily.routes import DailySessions, install_daily_routes
 from bots.server.app import ServerConfig, build_app
 from bots.server.guard import allowed_hosts, is_loopback
+from bots.server.health import GEMINI_URL
 from bots.server.operator import OperatorAccess
 from bots.server.sessions import Limits
 from bots.server.webrtc import BotFunction, WebRTCSessions
@@ -56,8 +57,14 @@ class Served:
 Transport = Literal["webrtc", "daily"]
 
 
-def server_config(settings: Settings, transport: Transport, host: str) -> ServerConfig:
-    """The server's configuration from the bot settings and the command line."""
+def server_config(
+    settings: Settings, transport: Transport, host: str, gemini_url: str | None = None
+) -> ServerConfig:
+    """The server's configuration from the bot settings and the command line.
+
+    `gemini_url` is the model's endpoint when the entry point knows better than the settings (an
+    emulator it started itself); by default the settings' emulator, or Gemini.
+    """
     secret = settings.session_secret.get_secret_value() if settings.session_secret else None
     return ServerConfig(
         transport=transport,
@@ -69,6 +76,7 @@ def server_config(settings: Settings, transport: Transport, host: str) -> Server
             max_per_client=settings.max_sessions_per_client,
         ),
         ice_timeout_secs=settings.ice_timeout_secs,
+        gemini_url=gemini_url or settings.emulator_url or GEMINI_URL,
     )
 
 
@@ -83,10 +91,19 @@ def transcript_routes(settings: Settings, host: str) -> list[APIRouter]:
     return []
 
 
-def make_app(settings: Settings, bot: BotFunction, *, transport: Transport, host: str) -> Served:
+def make_app(
+    settings: Settings,
+    bot: BotFunction,
+    *,
+    transport: Transport,
+    host: str,
+    gemini_url: str | None = None,
+) -> Served:
     """The app for `bot`; raises `bots.daily.rooms.DailyRoomError` when Daily cannot be used."""
     app, sessions = build_app(
-        server_config(settings, transport, host), bot, routers=transcript_routes(settings, host)
+        server_config(settings, transport, host, gemini_url),
+        bot,
+        routers=transcript_routes(settings, host),
     )
     daily = install_daily_routes(app, settings, bot) if transport == "daily" else None
     return Served(app, sessions, daily)

@@ -15,7 +15,10 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bots.server.health import PROBE_PATHS
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body: an SDP offer is a few KiB, a `/start` body far less."""
@@ -110,3 +113,14 @@ class BodyLimit:
         await send_json(
             send, 413, f"The request body is over the {self.max_bytes // 1024} KiB limit."
         )
+
+
+class HostCheck(TrustedHostMiddleware):
+    """Starlette's Host check (DNS rebinding), except for the probe routes: a load balancer or
+    the kubelet calls them by the pod's address, and they tell nothing but up and ready."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in PROBE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
