@@ -17,6 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 from loguru import logger
 
+from bots.server.loop_watch import LoopWatch
+
 
 class StoppingServer(uvicorn.Server):
     """`uvicorn.Server` whose first stop signal drains the sessions before the server stops."""
@@ -86,10 +88,11 @@ async def serve(
     # No lifespan: what shutdown must do is `close`, which a forced exit does not skip.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = StoppingServer(config, drain=drain, cancel=cancel)
-    try:
-        await server.serve()
-    finally:
-        await close(LEFTOVER_GRACE_SECS if server.force_exit else 5.0)
+    async with LoopWatch().watching():
+        try:
+            await server.serve()
+        finally:
+            await close(LEFTOVER_GRACE_SECS if server.force_exit else 5.0)
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
