@@ -123,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         print(refusal, file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
+    if settings.enable_tracing:
+        from bots.tracing import configure_tracing
+
+        configure_tracing(settings)
     emulator: EmulatorProcess | None = None
     try:
         if settings.uses_emulator and not settings.emulator_url:

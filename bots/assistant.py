@@ -147,6 +147,7 @@ def build_assistant(
         observers=[transcript_observer],
         rtvi_observer_params=RTVIObserverParams(function_call_report_level=report_levels(registry)),
         idle_timeout_secs=idle_timeout_secs,
+        enable_tracing=settings.enable_tracing,
     )
     transcript_observer.attach(assembled.aggregators)
     return assembled

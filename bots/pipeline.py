@@ -90,6 +90,7 @@ def assemble(
     rtvi_observer_params: RTVIObserverParams | None = None,
     idle_timeout_secs: float | None = 300,
     enable_rtvi: bool | None = None,
+    enable_tracing: bool = False,
 ) -> Assembled:
     """Build the pipeline and its worker; start the conversation when a client connects."""
     aggregators = LLMContextAggregatorPair(stages.context)
@@ -116,6 +117,8 @@ def assemble(
         rtvi_observer_params=rtvi_observer_params,
         idle_timeout_secs=idle_timeout_secs,
         enable_rtvi=enable_rtvi,
+        # Pipecat's spans (conversation, turn, llm_setup, llm_tool_call); see bots/tracing.py.
+        enable_tracing=enable_tracing,
         # A stage that can no longer do its job (the Gemini stage giving up, say) ends the
         # session instead of leaving a bot that cannot answer; RTVI tells the page it was fatal.
         processor_unusable_policy=ProcessorUnusablePolicy.END,

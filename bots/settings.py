@@ -133,6 +133,13 @@ class Settings(BaseSettings):
     ice_timeout_secs: float = Field(
         30.0, gt=0, le=600, description="end a session whose media has not connected by then"
     )
+    enable_tracing: bool = Field(
+        False, description="OpenTelemetry spans for conversations, turns, tool calls and Gemini"
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP collector for the spans, e.g. http://collector:4318"
+    )
+    otel_service_name: str = Field("gemini-live-agent", description="service.name of the spans")
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "DEBUG", description="the bot's log level"
     )

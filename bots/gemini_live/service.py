@@ -52,6 +52,7 @@ from pipecat.services.google.gemini_live.llm import (
     GeminiVADParams,
 )
 from pipecat.services.google.utils import update_google_client_http_options
+from pipecat.utils.tracing.service_decorators import traced_gemini_live
 from pipecat.utils.types import assert_given
 
 from bots.gemini_live.calls import CallBook
@@ -303,7 +304,14 @@ class GeminiLiveStage(GeminiLiveLLMService):
         self._input_ready = True
         await self._outbox.flush()
 
+    @traced_gemini_live(operation="llm_setup")
+    async def _traced_setup(self, socket: AsyncSession, *, resumed: bool) -> None:
+        """Pipecat's `llm_setup` span (model, tools, instruction), one per Gemini connection:
+        Pipecat makes it in `_handle_session_ready`, which our supervisor's sockets bypass.
+        Only a span; a no-op unless the worker has tracing on."""
+
     async def _socket_opened(self, socket: AsyncSession, *, resumed: bool, first: bool) -> None:
+        await self._traced_setup(socket, resumed=resumed)
         if not resumed and not first:
             self._calls.new_session()  # the calls of the previous session cannot be answered
         if self._seed_pending:
