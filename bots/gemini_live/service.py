@@ -306,9 +306,7 @@ class GeminiLiveStage(GeminiLiveLLMService):
 
     @traced_gemini_live(operation="llm_setup")
     async def _traced_setup(self, socket: AsyncSession, *, resumed: bool) -> None:
-        """Pipecat's `llm_setup` span (model, tools, instruction), one per Gemini connection:
-        Pipecat makes it in `_handle_session_ready`, which our supervisor's sockets bypass.
-        Only a span; a no-op unless the worker has tracing on."""
+        """Pipecat's `llm_setup` span per connection (its `_handle_session_ready` is bypassed)."""
 
     async def _socket_opened(self, socket: AsyncSession, *, resumed: bool, first: bool) -> None:
         await self._traced_setup(socket, resumed=resumed)
@@ -321,8 +319,7 @@ class GeminiLiveStage(GeminiLiveLLMService):
         elif resumed:
             self._input_ready = True
         elif self._seeded:
-            # A fresh session after the handle expired or was refused: seed it with everything
-            # said so far, so the model keeps the context.
+            # A fresh session (the handle expired or was refused): seed it with all said so far.
             await self._create_initial_response(for_reconnect=True)
         if self._input_ready:
             await self._outbox.flush()
