@@ -62,6 +62,22 @@ _NUMERIC_OPTIONS: tuple[tuple[str, Callable[[str], float], float, str], ...] = (
 """The numeric options: flag, type, default and help."""
 
 
+LOAD_TRANSCRIPT = "Hello, can you hear me?"
+"""What every spoken turn is heard as with `--load`: a question the brain answers without tools."""
+
+
+def render_load_answer() -> None:
+    """Synthesize the brain's answer to `LOAD_TRANSCRIPT` into the synthesizer's cache, so no
+    turn under load runs Piper (an answer depends on neither the history nor the tools)."""
+    from emulator import brain
+    from emulator.speech import Synthesizer, split_sentences
+
+    answer = brain.respond(LOAD_TRANSCRIPT, [], history=[], system_instruction="", image=None)
+    if isinstance(answer, brain.Say):
+        for sentence in split_sentences(answer.text):
+            Synthesizer.shared().synthesize_sync(sentence)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gemini-live-emulator",
@@ -99,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="3.8 family: an INTERRUPT result waits while the user speaks (Vertex's guide)",
     )
     p.add_argument(
+        "--load",
+        action="store_true",
+        help="load testing: every spoken turn is heard as the same greeting (no Whisper) and "
+        "answered with speech rendered once at start, so the emulator is not the bottleneck",
+    )
+    p.add_argument(
         "--no-warm", action="store_true", help="load Whisper, Piper and Silero on first use"
     )
     p.add_argument("--log-level", default=os.environ.get("EMULATOR_LOG_LEVEL", "INFO"))
@@ -115,8 +137,11 @@ async def serve(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not args.no_warm:
-        loop = asyncio.get_running_loop()
+    loop = asyncio.get_running_loop()
+    if args.load:
+        await loop.run_in_executor(None, render_load_answer)
+        await loop.run_in_executor(None, speech.silero.warm_up)
+    elif not args.no_warm:
         await asyncio.gather(
             loop.run_in_executor(None, speech.Transcriber.shared().warm_up),
             loop.run_in_executor(None, speech.Synthesizer.shared().warm_up),
@@ -135,6 +160,7 @@ async def serve(args: argparse.Namespace) -> int:
         polite_interrupt=args.polite_interrupt,
         max_sessions=args.max_sessions,
         max_turn_audio_s=args.max_turn_audio_s,
+        heard_as=LOAD_TRANSCRIPT if args.load else None,
     )
     try:
         running = await start(

@@ -77,6 +77,9 @@ class SessionOptions:
             off, it is spoken at once.
         max_turn_audio_s: The most audio one user turn may buffer before it ends; more
             closes the connection with 1009, so one client cannot fill the server's memory.
+        heard_as: Load mode: every spoken turn is heard as this text, without Whisper, so its
+            answer is the same each time and comes from the synthesizer's cache; None
+            transcribes each turn.
     """
 
     pace: float = 1.0
@@ -88,3 +91,4 @@ class SessionOptions:
     cancel_blocking_on_input: bool = False
     polite_interrupt: bool = False
     max_turn_audio_s: float = 120.0
+    heard_as: str | None = None

@@ -85,6 +85,7 @@ class Emulator:
     polite_interrupt: bool = False
     max_sessions: int = MAX_OPEN_SESSIONS
     max_turn_audio_s: float = 120.0
+    heard_as: str | None = None
     clock: Callable[[], float] = time.time
     sessions: dict[str, LiveSession] = field(default_factory=dict)
     live_by_conversation: dict[str, LiveSession] = field(default_factory=dict)
@@ -162,6 +163,7 @@ class Emulator:
             cancel_blocking_on_input=self.cancel_blocking_on_input,
             polite_interrupt=self.polite_interrupt,
             max_turn_audio_s=self.max_turn_audio_s,
+            heard_as=self.heard_as,
         )
 
     def _keep(self, session: LiveSession) -> None:

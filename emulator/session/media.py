@@ -133,7 +133,7 @@ class Media:
                 self._speech_ended()
                 await self._turn_ended(event.audio)
         self._check_buffered(self._vad.buffered_bytes)
-        if not ended:
+        if not ended and self._ctx.options.heard_as is None:
             self._transcribe_early()
 
     def _check_buffered(self, held: int) -> None:

@@ -66,7 +66,9 @@ class Turns:
             self._ctx.channel.spawn(self._speaker.interrupt(cancel_calls=pending), "barge-in")
 
     async def _audio_turn(self, turn: AudioTurn) -> None:
-        if turn.early is not None:
+        if self._ctx.options.heard_as is not None:
+            text = self._ctx.options.heard_as
+        elif turn.early is not None:
             text = await turn.early
         else:
             text = await Transcriber.shared().transcribe(turn.audio)
