@@ -143,8 +143,6 @@ def serve(settings: Settings, args: argparse.Namespace, emulator: EmulatorProces
     """Build the app for the chosen bot and transport, print the banner, serve until stopped."""
     from bots.daily.rooms import DailyRoomError
     from bots.server.assemble import make_app
-    from bots.server.run import run
-    from bots.server.run import serve as serve_app
 
     bot = importlib.import_module(f"bots.{args.bot}").bot
     try:
@@ -163,16 +161,7 @@ def serve(settings: Settings, args: argparse.Namespace, emulator: EmulatorProces
     shown = emulator.base_url if emulator else settings.emulator_url
     open_access = open_to_anyone(settings, args.host)
     print(banner(settings, url, shown, open_access=open_access), flush=True)
-    run(
-        serve_app(
-            served.app,
-            args.host,
-            args.port,
-            drain=served.drain,
-            cancel=served.cancel,
-            close=served.close,
-        )
-    )
+    served.serve(args.host, args.port)
     return 0
 
 

@@ -18,11 +18,12 @@ from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
 from pipecat.transports.base_transport import BaseTransport, TransportParams, VideoInSourceParams
 from pipecat.workers.runner import WorkerRunner
 
-from bots import lifecycle
+from bots import lifecycle, metrics
 from bots.gemini_live.config import make_llm, takes_non_blocking_tools
 from bots.pipeline import Assembled, Stages, assemble, piper_tts
 from bots.settings import Settings, load_settings
 from bots.tools import NotesStore, assistant_tools
+from observers.bot_metrics import BotMetricsObserver
 from observers.transcript import TranscriptObserver
 from processors.tool_calls import ToolCallProcessor, report_levels
 from toolcalls.registry import ToolRegistry
@@ -90,6 +91,7 @@ def assistant_llm(
         )
         for tool in [*assistant_tools(store, user_id), *extra_tools]
     ]
+    metrics.declare_tools(registry.names())
     # On a stop, the bot finishes what it is saying for at most this long, then the stage
     # ends its turn, the session ends and the Gemini socket closes with a normal close.
     options = {"finish_speaking_secs": lifecycle.FINISH_SPEAKING_SECS, **(stage_options or {})}
@@ -130,7 +132,10 @@ def build_assistant(
             "endpoint": "emulator" if settings.emulator_url else "gemini",
         },
     )
-    transcript_observer = TranscriptObserver(transcript)
+    transcript_observer = TranscriptObserver(transcript, on_latency=metrics.TURN_LATENCY.observe)
+    metrics_observer = BotMetricsObserver(
+        on_tool_call=metrics.tool_call, on_output_gap=metrics.output_gap
+    )
     assembled = assemble(
         Stages(
             transport=transport,
@@ -144,7 +149,7 @@ def build_assistant(
             ],
             tts=tts,
         ),
-        observers=[transcript_observer],
+        observers=[transcript_observer, metrics_observer],
         rtvi_observer_params=RTVIObserverParams(function_call_report_level=report_levels(registry)),
         idle_timeout_secs=idle_timeout_secs,
         enable_tracing=settings.enable_tracing,

@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     )
     admin_token: SecretStr | None = Field(
         None,
-        description="the operator's token for the transcript pages; unset serves them only on "
-        "a loopback bind",
+        description="the operator's token for the transcript pages and /metrics; unset serves "
+        "them only on a loopback bind",
     )
     allow_open_access: bool = Field(
         False, description="serve a non-loopback address without SESSION_SECRET (not advised)"

@@ -82,6 +82,7 @@ class TranscriptObserver(BaseObserver):
     Args:
         recorder: Where the session is recorded.
         clock: Wall-clock time in epoch seconds (the recorder's); tests pass a fake one.
+        on_latency: Called with each latency measured, in seconds (the metrics' histogram).
     """
 
     # Most specific first: the handler of a concrete frame type is the first match.
@@ -105,10 +106,17 @@ class TranscriptObserver(BaseObserver):
         (CancelFrame, "_on_end"),
     )
 
-    def __init__(self, recorder: TranscriptRecorder, *, clock: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        recorder: TranscriptRecorder,
+        *,
+        clock: Callable[[], float] | None = None,
+        on_latency: Callable[[float], None] | None = None,
+    ):
         super().__init__(observe_every_push=False)
         self.recorder = recorder
         self._clock = clock or recorder.clock
+        self._on_latency = on_latency
         self._handlers: dict[type[Frame], Handler | None] = {}
         self._seen: deque[int] = deque(maxlen=32)  # broadcast frames already handled
         self._end: tuple[str, bool] | None = None  # (reason, cancelled)
@@ -242,6 +250,8 @@ class TranscriptObserver(BaseObserver):
         self.recorder.bot_audio()
         if self._speech_end is not None:  # each end of speech times one answer
             self.recorder.latency(self._speech_end, now)
+            if self._on_latency is not None:
+                self._on_latency(max(now - self._speech_end, 0.0))
             self._speech_end = None
 
     def _on_interruption(self, frame: InterruptionFrame) -> None:

@@ -2,7 +2,7 @@
 
 The apps are made exactly as `python -m bots` makes them (`bots.server.assemble.make_app`), for
 each way it can be started: local, local with the operator's token, on the network with session
-tokens, and with Daily rooms.
+tokens (with and without the operator's token), and with Daily rooms.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ WEBRTC = {
 DAILY = {("POST", "/start"), ("GET", "/daily")}
 TRANSCRIPTS = {("GET", "/transcripts"), ("GET", "/transcripts/{session_id}")}
 LOGIN = {("POST", "/transcripts/login")}
+METRICS = {("GET", "/metrics")}
 
 
 async def no_bot(_runner_args: Any) -> None:
@@ -50,22 +51,37 @@ def served(tmp_path: Path, transport: str, host: str, **settings: Any) -> set[tu
     return routes(make_app(bot_settings, no_bot, transport=transport, host=host).app)  # type: ignore[arg-type]
 
 
-def test_a_local_bot_serves_the_page_the_session_routes_and_the_transcripts(tmp_path: Path) -> None:
-    assert served(tmp_path, "webrtc", "127.0.0.1") == PAGE | WEBRTC | TRANSCRIPTS
+def test_a_local_bot_serves_the_page_the_session_routes_the_transcripts_and_metrics(
+    tmp_path: Path,
+) -> None:
+    assert served(tmp_path, "webrtc", "127.0.0.1") == PAGE | WEBRTC | TRANSCRIPTS | METRICS
 
 
 def test_with_an_admin_token_the_transcripts_have_a_sign_in_route(tmp_path: Path) -> None:
     got = served(tmp_path, "webrtc", "127.0.0.1", admin_token="operator-token-long-enough")
-    assert got == PAGE | WEBRTC | TRANSCRIPTS | LOGIN
+    assert got == PAGE | WEBRTC | TRANSCRIPTS | LOGIN | METRICS
 
 
-def test_on_the_network_without_an_admin_token_there_are_no_transcript_routes(
+def test_on_the_network_without_an_admin_token_there_are_no_transcript_or_metrics_routes(
     tmp_path: Path,
 ) -> None:
     got = served(tmp_path, "webrtc", "0.0.0.0", session_secret="a-session-secret-long-enough")
     assert got == PAGE | WEBRTC
 
 
+def test_on_the_network_with_an_admin_token_the_transcripts_and_metrics_are_back(
+    tmp_path: Path,
+) -> None:
+    got = served(
+        tmp_path,
+        "webrtc",
+        "0.0.0.0",
+        session_secret="a-session-secret-long-enough",
+        admin_token="operator-token-long-enough",
+    )
+    assert got == PAGE | WEBRTC | TRANSCRIPTS | LOGIN | METRICS
+
+
 def test_a_daily_bot_serves_its_room_routes_and_no_webrtc_offers(tmp_path: Path) -> None:
     got = served(tmp_path, "daily", "127.0.0.1", daily_api_key="test-daily-key")
-    assert got == PAGE | DAILY | TRANSCRIPTS
+    assert got == PAGE | DAILY | TRANSCRIPTS | METRICS

@@ -17,6 +17,7 @@ from loguru import logger
 from pipecat.runner.types import DailyRunnerArguments
 from pydantic import BaseModel, ConfigDict
 
+from bots import metrics
 from bots.daily.rooms import BotFunction, DailyRoom, DailyRoomError, DailyRooms
 from bots.settings import Settings
 
@@ -62,7 +63,8 @@ class DailySessions:
 
     async def _run(self, room: DailyRoom, runner_args: DailyRunnerArguments) -> None:
         try:
-            await self.bot(runner_args)
+            with metrics.session_running():
+                await self.bot(runner_args)
         except Exception:
             logger.exception(f"Daily session {runner_args.session_id} ended with an error")
         finally:

@@ -74,3 +74,16 @@ def describe(error: BaseException) -> str:
         return "timed out connecting"
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def failure_reason(error: BaseException, verdict: Verdict, *, opened: bool) -> str:
+    """A label for a failed or lost connection, from a fixed set (`bots.metrics`)."""
+    if opened:
+        return "lost"
+    if verdict is Verdict.HANDLE_REFUSED:
+        return "handle_refused"
+    if verdict is Verdict.PERMANENT:
+        return "refused"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    return "connect_failed"

@@ -8,7 +8,8 @@ connect (the bot then sits silent), and ignores `goAway`. The supervisor instead
   fresh session when the handle is refused (close 1008) or past its lifetime; give up at once
   on a refused key, model or setup, or after `attempts` retries;
 - tells the transcript (session events) and the browser (RTVI `service-reconnecting` /
-  `service-reconnected`) what is going on;
+  `service-reconnected`) what is going on, and counts connects, reconnects, goAways and
+  failures (`bots.metrics`);
 - after `goAway`, switches connections at the next turn boundary, and at the latest a safety
   margin before `timeLeft` runs out, on its own timer so a server gone silent is still left.
   The old socket is closed first (Gemini refuses a resume while an earlier socket of the
@@ -32,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 from pipecat.utils.network import exponential_backoff_time
 
-from bots.gemini_live.errors import Verdict, classify, describe
+from bots import metrics
+from bots.gemini_live.errors import Verdict, classify, describe, failure_reason
 from bots.gemini_live.goaway import GoAwayPlan
 from bots.gemini_live.handles import ResumptionHandles
 from bots.gemini_live.outbox import Outbox
@@ -225,6 +227,7 @@ class Supervisor:
     ) -> int:
         """Decide what follows a loss: the new failure count, or -1 after giving up."""
         verdict = classify(error, resuming=handle is not None, opened=opened_at is not None)
+        metrics.gemini_failed(failure_reason(error, verdict, opened=opened_at is not None))
         if verdict is Verdict.HANDLE_REFUSED:
             logger.warning(
                 f"Gemini refused the resumption handle ({describe(error)}); starting a fresh "
@@ -276,6 +279,9 @@ class Supervisor:
         first = not self.ever_connected
         self.ever_connected = True
         reason, self._next_open_reason = self._next_open_reason, None
+        metrics.GEMINI_CONNECTS.inc()
+        if not first and reason != "goaway":
+            metrics.GEMINI_RECONNECTS.inc()
         if resumed:
             how = "resumed the session"
         elif self._stage.conversation_seeded():
@@ -320,6 +326,7 @@ class Supervisor:
 
     def go_away(self, time_left: str | None) -> None:
         """The server announced the end of this connection."""
+        metrics.GEMINI_GOAWAYS.inc()
         latest = self._goaway.announce(time_left)
         if latest is None:
             return

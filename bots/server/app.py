@@ -1,4 +1,5 @@
-"""The bot's FastAPI app: the page, the session routes of one transport, the transcript pages.
+"""The bot's FastAPI app: the page, the session routes of one transport, the transcript pages
+and `/metrics` (those two are routers that `bots.server.assemble` passes in).
 
 Everything the app answers is registered here, in one place; anything else is a 404. There is
 no `/docs`, no `/openapi.json`, no WebSocket, upload or dial-in route: a route nobody uses is
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from bots.server.guard import MAX_BODY_BYTES, BodyLimit, HostCheck, OriginCheck
-from bots.server.health import GEMINI_URL, Reachability, health_router
+from bots.server.health import GEMINI_URL, PROBE_PATHS, Reachability, health_router
 from bots.server.identity import LOCAL_USER, Identity, TokenError, bearer, verify
 from bots.server.operator import LoginRequired, login_page
 from bots.server.sessions import Limits, Refused, SessionBook
@@ -45,6 +46,8 @@ class ServerConfig:
         ice_timeout_secs: A session whose media has not connected by then is ended.
         max_body_bytes: Largest request body.
         gemini_url: The model's endpoint (Gemini, or the emulator), probed by `/readyz`.
+        any_host_paths: Paths answered whatever the Host header (the probes; `/metrics` when
+            it needs the operator's token).
     """
 
     transport: Literal["webrtc", "daily"]
@@ -55,6 +58,7 @@ class ServerConfig:
     ice_timeout_secs: float = 30.0
     max_body_bytes: int = MAX_BODY_BYTES
     gemini_url: str = GEMINI_URL
+    any_host_paths: frozenset[str] = PROBE_PATHS
 
 
 def identify(config: ServerConfig) -> Any:
@@ -170,4 +174,4 @@ def _guard(app: FastAPI, config: ServerConfig) -> None:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(OriginCheck, allowed=config.allowed_origins)
-    app.add_middleware(HostCheck, allowed_hosts=config.allowed_hosts)
+    app.add_middleware(HostCheck, allowed_hosts=config.allowed_hosts, exempt=config.any_host_paths)

@@ -17,8 +17,10 @@ from bots import lifecycle
 from bots.daily.routes import DailySessions, install_daily_routes
 from bots.server.app import ServerConfig, build_app
 from bots.server.guard import allowed_hosts, is_loopback
-from bots.server.health import GEMINI_URL
+from bots.server.health import GEMINI_URL, PROBE_PATHS
 from bots.server.operator import OperatorAccess
+from bots.server.run import run, serve
+from bots.server.scrape import METRICS_PATH, metrics_router
 from bots.server.sessions import Limits
 from bots.server.webrtc import BotFunction, WebRTCSessions
 from bots.settings import Settings
@@ -53,6 +55,10 @@ class Served:
         if self.daily is not None:
             await self.daily.aclose(grace_secs)
 
+    def serve(self, host: str, port: int) -> None:
+        """Serve on `host:port` until stopped (drain, then cancel on a second signal, close)."""
+        run(serve(self.app, host, port, drain=self.drain, cancel=self.cancel, close=self.close))
+
 
 Transport = Literal["webrtc", "daily"]
 
@@ -77,6 +83,8 @@ def server_config(
         ),
         ice_timeout_secs=settings.ice_timeout_secs,
         gemini_url=gemini_url or settings.emulator_url or GEMINI_URL,
+        # Behind the token, a scraper may call /metrics by address (see bots.server.scrape).
+        any_host_paths=(PROBE_PATHS | {METRICS_PATH}) if settings.admin_token else PROBE_PATHS,
     )
 
 
@@ -88,6 +96,15 @@ def transcript_routes(settings: Settings, host: str) -> list[APIRouter]:
         return [access.login_router(), pages]
     if is_loopback(settings.exposed_host or host):
         return [transcripts_router(settings.transcripts)]
+    return []
+
+
+def metrics_routes(settings: Settings, host: str) -> list[APIRouter]:
+    """`/metrics`, by the transcripts' rule: behind `ADMIN_TOKEN`, else only on a loopback bind."""
+    if settings.admin_token is not None:
+        return [metrics_router(settings.admin_token.get_secret_value())]
+    if is_loopback(settings.exposed_host or host):
+        return [metrics_router(None)]
     return []
 
 
@@ -103,7 +120,7 @@ def make_app(
     app, sessions = build_app(
         server_config(settings, transport, host, gemini_url),
         bot,
-        routers=transcript_routes(settings, host),
+        routers=[*transcript_routes(settings, host), *metrics_routes(settings, host)],
     )
     daily = install_daily_routes(app, settings, bot) if transport == "daily" else None
     return Served(app, sessions, daily)

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -116,11 +116,21 @@ class BodyLimit:
 
 
 class HostCheck(TrustedHostMiddleware):
-    """Starlette's Host check (DNS rebinding), except for the probe routes: a load balancer or
-    the kubelet calls them by the pod's address, and they tell nothing but up and ready."""
+    """Starlette's Host check (DNS rebinding), except for `exempt` paths: by default the probe
+    routes, which a load balancer or the kubelet calls by the pod's address, and which tell
+    nothing but up and ready."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_hosts: Sequence[str] | None = None,
+        exempt: Iterable[str] = PROBE_PATHS,
+    ) -> None:
+        super().__init__(app, allowed_hosts=allowed_hosts)
+        self.exempt = frozenset(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in PROBE_PATHS:
+        if scope["type"] == "http" and scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

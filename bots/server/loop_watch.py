@@ -5,6 +5,9 @@ conversation at once, and shows up only as choppy audio. A heartbeat task notes 
 runs it; a thread wakes beside the loop and, when the heartbeat is late by more than the threshold,
 logs the stall with the loop thread's stack at that moment: what was running, not only that
 something was. When the loop runs again the heartbeat logs how long the stall lasted.
+
+Every beat's lateness goes to the `event_loop_lag_seconds` histogram, and every stall to
+`event_loop_stalls_total` (`bots.metrics`): a scrape shows the loop's health between stalls too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import traceback
 from collections.abc import AsyncIterator
 
 from loguru import logger
+
+from bots import metrics
 
 STALL_MS = 50
 """A loop that has not run the heartbeat for this long (beyond its own interval) is stalled."""
@@ -45,8 +50,10 @@ class LoopWatch:
             now = time.monotonic()
             late = now - self._beat - self.beat_s
             self._beat = now
+            metrics.LOOP_LAG.observe(max(late, 0.0))
             if late > self.stall_s:
                 self.stalls += 1
+                metrics.LOOP_STALLS.inc()
                 logger.warning(f"event loop was blocked for {late * 1000:.0f} ms")
             self._reported = False
 

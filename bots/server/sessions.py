@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bots import metrics
+
 BUSY_RETRY_SECS = 30
 """What `Retry-After` says when the process is full: about one short conversation."""
 
@@ -79,6 +81,7 @@ class SessionBook:
         """A place for a new session of `client`; Refused (503 or 429) when a cap is reached."""
         self._expire()
         if len(self._entries) >= self.limits.max_sessions:
+            metrics.refused("full")
             raise Refused(
                 503,
                 "The assistant is busy with other conversations. Try again in a moment.",
@@ -94,6 +97,7 @@ class SessionBook:
                 if waiting
                 else BUSY_RETRY_SECS
             )
+            metrics.refused("per_client")
             raise Refused(
                 429,
                 f"Too many conversations at once from you (at most {self.limits.max_per_client}). "

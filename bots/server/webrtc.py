@@ -27,6 +27,7 @@ from pipecat.transports.smallwebrtc.request_handler import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
+from bots import metrics
 from bots.server.identity import Identity
 from bots.server.sessions import Entry, Refused, SessionBook
 
@@ -111,6 +112,7 @@ class WebRTCSessions:
                 "Server is configured for 'webrtc' only.",
             )
         if self.draining:
+            metrics.refused("draining")
             raise Refused(503, "This server is restarting. Try again in a moment.", 5)
         entry = self.book.reserve(client, identity.user, request.body)
         answer: dict[str, Any] = {"sessionId": entry.session_id}
@@ -188,7 +190,8 @@ class WebRTCSessions:
         connection.add_event_handler("connected", lambda _connection: connected.set())
         watchdog = asyncio.create_task(self._watch_ice(session_id, connection, connected))
         try:
-            await self.bot(runner_args)
+            with metrics.session_running():
+                await self.bot(runner_args)
         except asyncio.CancelledError:
             logger.info(f"session {session_id} cancelled")
             raise
