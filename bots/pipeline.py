@@ -19,7 +19,9 @@ Where each stage lives:
 - tool calls: `processors.tool_calls.ToolCallProcessor`, over `toolcalls.registry.ToolRegistry`;
 - RTVI: `processors.rtvi_errors.SessionEndingRTVIProcessor`, added by the worker;
 - transcript: not a stage; `observers.transcript.TranscriptObserver` (given to the worker) and
-  the aggregators' turn events feed `transcripts.recorder.TranscriptRecorder`.
+  the aggregators' turn events feed `transcripts.recorder.TranscriptRecorder`;
+- metrics: not a stage either; `observers.bot_metrics.BotMetricsObserver` and the transcript
+  observer's latencies feed `bots.metrics`, which `GET /metrics` serves.
 
 Every stage is a parameter, so a test swaps the transport, a deployment swaps the endpoint, and a
 developer adds a processor, without touching this module.
@@ -35,12 +37,17 @@ from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker, ProcessorUnusablePolicy
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.processors.frameworks.rtvi.observer import RTVIObserverParams
 from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
 from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_transport import BaseTransport
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from processors.rtvi_errors import SessionEndingRTVIProcessor
 
@@ -83,6 +90,31 @@ def piper_tts() -> TTSService:
     )
 
 
+def user_params() -> LLMUserAggregatorParams:
+    """The user aggregator's turn strategies, with no model to load.
+
+    Pipecat's default stop strategy loads its Smart Turn ONNX model for every session: 11 MB of
+    RSS and about 85 ms of CPU on the event loop that carries every other session's audio (a stall
+    each time someone connects), and it is fed every input audio frame. Here nothing uses it:
+    Gemini Live detects turns on its server, no local VAD runs, so no user turn starts in the
+    aggregator (in realtime mode only the VAD start strategy is kept) and a stop strategy never
+    acts. The speech-timeout strategy is the model-free one Pipecat ships, ready for a local VAD.
+    """
+    return LLMUserAggregatorParams(
+        user_turn_strategies=UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy()])
+    )
+
+
+def pipeline_params() -> PipelineParams:
+    """The worker's parameters: our audio rates, with Pipecat's processing and usage metrics."""
+    return PipelineParams(
+        audio_in_sample_rate=INPUT_RATE,
+        audio_out_sample_rate=OUTPUT_RATE,
+        enable_metrics=True,
+        enable_usage_metrics=True,
+    )
+
+
 def assemble(
     stages: Stages,
     *,
@@ -93,7 +125,7 @@ def assemble(
     enable_tracing: bool = False,
 ) -> Assembled:
     """Build the pipeline and its worker; start the conversation when a client connects."""
-    aggregators = LLMContextAggregatorPair(stages.context)
+    aggregators = LLMContextAggregatorPair(stages.context, user_params=user_params())
     processors: list[FrameProcessor] = [
         stages.transport.input(),
         *stages.user_processors,
@@ -107,12 +139,7 @@ def assemble(
     pipeline = Pipeline(processors)
     worker = PipelineWorker(
         pipeline,
-        params=PipelineParams(
-            audio_in_sample_rate=INPUT_RATE,
-            audio_out_sample_rate=OUTPUT_RATE,
-            enable_metrics=True,
-            enable_usage_metrics=True,
-        ),
+        params=pipeline_params(),
         observers=list(observers),
         rtvi_observer_params=rtvi_observer_params,
         idle_timeout_secs=idle_timeout_secs,

@@ -218,3 +218,19 @@ def test_the_user_id_comes_from_the_client_body_or_defaults() -> None:
     assert user_id_of(args) == "local-user"  # type: ignore[arg-type]
     args.body = {"user_id": "alice"}
     assert user_id_of(args) == "alice"  # type: ignore[arg-type]
+
+
+def test_a_session_loads_no_turn_model_since_gemini_detects_turns_on_its_server(
+    tmp_path: Path,
+) -> None:
+    # Pipecat's default stop strategy would load Smart Turn's ONNX model for every session.
+    from pipecat.turns.user_stop import (
+        SpeechTimeoutUserTurnStopStrategy,
+        TurnAnalyzerUserTurnStopStrategy,
+    )
+
+    assembled = build_assistant(settings_for(tmp_path), webrtc())
+    controller = assembled.aggregators.user()._user_turn_controller
+    stop = controller.user_turn_strategies.stop or []
+    assert [type(s) for s in stop] == [SpeechTimeoutUserTurnStopStrategy]
+    assert not any(isinstance(s, TurnAnalyzerUserTurnStopStrategy) for s in stop)
