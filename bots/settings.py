@@ -125,7 +125,7 @@ class Settings(BaseSettings):
         description="other sites whose pages may call the bot, e.g. https://app.example (commas)",
     )
     max_sessions: int | None = Field(
-        None, ge=1, le=10000, description="conversations at once (default: CPU cores x 4)"
+        None, ge=1, le=10000, description="conversations at once (default: usable CPU cores x 2)"
     )
     max_sessions_per_client: int = Field(
         3, ge=1, le=1000, description="conversations at once per user (or per address)"

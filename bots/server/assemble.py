@@ -7,8 +7,10 @@ back with it in `Served`.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI
@@ -26,9 +28,30 @@ from bots.server.webrtc import BotFunction, WebRTCSessions
 from bots.settings import Settings
 from bots.transcripts_page import transcripts_router
 
-SESSIONS_PER_CORE = 4
-"""Default `MAX_SESSIONS` per CPU core: measured about 5-6 assistant sessions per core here,
-less some headroom so the sessions already running keep real time."""
+SESSIONS_PER_CORE = 2
+"""Default `MAX_SESSIONS` per usable core, from `python -m bench.load` on a 2-core machine: one
+assistant session over SmallWebRTC costs 33-34 % of a core (stock Pipecat the same), so about 3
+per core at most by CPU; 70 % of that, rounded down, leaves the running sessions their real time
+(2-core machine: 4 sessions; the bench broke at 5 with its own clients on the same cores)."""
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a
+    container's `cpus:` limit), at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores or 1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores or 1)
+
+
+def default_max_sessions(cores: int) -> int:
+    """`MAX_SESSIONS` when the settings leave it unset: cores × `SESSIONS_PER_CORE`."""
+    return cores * SESSIONS_PER_CORE
 
 
 @dataclass
@@ -78,7 +101,7 @@ def server_config(
         allowed_origins=settings.allowed_origins,
         session_secret=secret,
         limits=Limits(
-            max_sessions=settings.max_sessions or (os.cpu_count() or 1) * SESSIONS_PER_CORE,
+            max_sessions=settings.max_sessions or default_max_sessions(usable_cores()),
             max_per_client=settings.max_sessions_per_client,
         ),
         ice_timeout_secs=settings.ice_timeout_secs,
