@@ -30,9 +30,9 @@ from bots.transcripts_page import transcripts_router
 
 SESSIONS_PER_CORE = 2
 """Default `MAX_SESSIONS` per usable core, from `python -m bench.load` on a 2-core machine: one
-assistant session over SmallWebRTC costs 33-34 % of a core (stock Pipecat the same), so about 3
-per core at most by CPU; 70 % of that, rounded down, leaves the running sessions their real time
-(2-core machine: 4 sessions; the bench broke at 5 with its own clients on the same cores)."""
+assistant session over SmallWebRTC costs 25-34 % of a core (stock Pipecat the same), about 3.5
+per core by CPU; 70 % of that, rounded down, leaves the running sessions their real time when one
+more connects (the README's Capacity section has the table)."""
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
