@@ -39,6 +39,7 @@ PATHS = (
     "/sessions/nope/api/offer",
     "/transcripts",
     "/transcripts/{sid}",
+    "/metrics",
     "/transcripts/../../etc/passwd",
     "/api/offer",
     "/docs",
