@@ -46,6 +46,7 @@ from pipecat.processors.frameworks.rtvi.observer import RTVIObserverParams
 from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
 from pipecat.services.tts_service import TTSService
 from pipecat.transports.base_transport import BaseTransport
+from pipecat.turns.user_start import VADUserTurnStartStrategy
 from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
@@ -100,8 +101,13 @@ def user_params() -> LLMUserAggregatorParams:
     aggregator (in realtime mode only the VAD start strategy is kept) and a stop strategy never
     acts. The speech-timeout strategy is the model-free one Pipecat ships, ready for a local VAD.
     """
+    # Given as realtime mode would leave them (no transcription start, no waiting for a
+    # transcript), so Pipecat has nothing to change and no warning to log for every session.
     return LLMUserAggregatorParams(
-        user_turn_strategies=UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy()])
+        user_turn_strategies=UserTurnStrategies(
+            start=[VADUserTurnStartStrategy()],
+            stop=[SpeechTimeoutUserTurnStopStrategy(wait_for_transcript=False)],
+        )
     )
 
 

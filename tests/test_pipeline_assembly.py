@@ -224,6 +224,7 @@ def test_a_session_loads_no_turn_model_since_gemini_detects_turns_on_its_server(
     tmp_path: Path,
 ) -> None:
     # Pipecat's default stop strategy would load Smart Turn's ONNX model for every session.
+    from pipecat.turns.user_start import VADUserTurnStartStrategy
     from pipecat.turns.user_stop import (
         SpeechTimeoutUserTurnStopStrategy,
         TurnAnalyzerUserTurnStopStrategy,
@@ -233,4 +234,6 @@ def test_a_session_loads_no_turn_model_since_gemini_detects_turns_on_its_server(
     controller = assembled.aggregators.user()._user_turn_controller
     stop = controller.user_turn_strategies.stop or []
     assert [type(s) for s in stop] == [SpeechTimeoutUserTurnStopStrategy]
+    start = controller.user_turn_strategies.start or []
+    assert [type(s) for s in start] == [VADUserTurnStartStrategy]
     assert not any(isinstance(s, TurnAnalyzerUserTurnStopStrategy) for s in stop)
