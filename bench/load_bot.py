@@ -29,7 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from bench.stock_bot import bot
     served = make_app(settings, bot, transport="webrtc", host="127.0.0.1")
-    print(f"ready http://127.0.0.1:{args.port}", flush=True)
     served.serve("127.0.0.1", args.port)
     return 0
 

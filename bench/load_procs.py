@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -22,8 +20,8 @@ from typing import Any
 import httpx
 
 from bench.emulator_common import process_cpu_seconds
-from testkit.bot_server import clean_env
-from testkit.processes import free_port
+from testkit.bot_server import BotServer, clean_env, launch, stopped_at_exit
+from testkit.processes import REPO, free_port, stop_group
 
 SESSIONS_PER_WORKER = 6
 """Client sessions one worker process holds (aiortc's Opus costs the clients as much as the bot)."""
@@ -56,62 +54,47 @@ def scrape(base_url: str) -> dict[str, float]:
     return found
 
 
-def _stop(process: subprocess.Popen[Any], timeout: float = 20.0) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @dataclass
 class BotProcess:
-    """`python -m bench.load_bot KIND` on a free port, against the bench's emulator."""
+    """`python -m bench.load_bot KIND` on a free port, against the bench's emulator: a
+    `testkit.bot_server.BotServer`, with the process's RSS before any session."""
 
     kind: str
-    process: subprocess.Popen[bytes]
-    base_url: str
+    server: BotServer
     idle_rss_mb: float = 0.0
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self.server.process.pid
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
 
     @classmethod
     @contextlib.contextmanager
     def start(
         cls, kind: str, work: Path, emulator_url: str, ca: Path, *, max_sessions: int = 1000
     ) -> Iterator[BotProcess]:
-        work.mkdir(parents=True, exist_ok=True)
+        (work / kind).mkdir(parents=True, exist_ok=True)
         port = free_port()
-        env = clean_env(
-            EMULATOR_URL=emulator_url,
-            EMULATOR_CA=str(ca),
-            DATA_DIR=str(work / kind),
-            MAX_SESSIONS=str(max_sessions),
-            MAX_SESSIONS_PER_CLIENT="1000",
-            LOG_LEVEL="WARNING",
-        )
-        log = (work / f"{kind}.log").open("wb")
-        process = subprocess.Popen(
+        server = launch(
             [sys.executable, "-m", "bench.load_bot", kind, "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
+            work / kind,
+            port=port,
+            name=kind,
+            cwd=REPO,
+            env={
+                "EMULATOR_URL": emulator_url,
+                "EMULATOR_CA": str(ca),
+                "MAX_SESSIONS": str(max_sessions),
+                "MAX_SESSIONS_PER_CLIENT": "1000",
+                "LOG_LEVEL": "WARNING",
+            },
         )
-        bot = cls(kind, process, f"http://127.0.0.1:{port}")
-        try:
-            bot._wait_healthy()
-            bot.idle_rss_mb = rss_mb(process.pid)
-            yield bot
-        finally:
-            _stop(process)
-            log.close()
+        with stopped_at_exit(server):
+            server.wait_until_serving(START_TIMEOUT_S)
+            yield cls(kind, server, rss_mb(server.process.pid))
 
     @classmethod
     @contextlib.contextmanager
@@ -120,17 +103,6 @@ class BotProcess:
     ) -> Iterator[dict[str, BotProcess]]:
         with contextlib.ExitStack() as stack:
             yield {k: stack.enter_context(cls.start(k, work, emulator_url, ca)) for k in kinds}
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the {self.kind} bot exited with {self.process.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"the {self.kind} bot did not answer /healthz in {START_TIMEOUT_S} s")
 
 
 @dataclass(frozen=True)
@@ -202,7 +174,7 @@ def run_step(step: Step, emulator_pid: int) -> StepResult:
                 break
     finally:
         for worker in workers:
-            _stop(worker, timeout=5)
+            stop_group(worker, timeout=5)
     wall = time.monotonic() - started
     sessions: list[dict[str, Any]] = []
     failures = []

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from conftest import AUDIO_DIR
 from docker_harness import apt_install
 
 from testkit.bot_server import BotServer, bot_server
-from testkit.processes import HarnessError, free_port, proc_of, record
+from testkit.processes import HarnessError, free_port, proc_of, record, stop_group
 from testkit.waiting import wait_for
 from testkit.webrtc.client import WebRTCClient
 
@@ -127,14 +126,7 @@ def prometheus(binary: Path, bot: BotServer, workdir: Path) -> Iterator[str]:
             wait_for(ready, "Prometheus to be ready", 60, poll=0.2)
         yield base
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        stop_group(process)
 
 
 async def query(http: httpx.AsyncClient, promql: str) -> float | None:
