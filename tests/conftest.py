@@ -58,6 +58,15 @@ async def realtime_emulator(cert_dir: Path) -> AsyncIterator[Running]:
 
 
 @pytest.fixture
+def log() -> Iterator[list[str]]:
+    """Everything loguru writes at DEBUG or above while the test runs, tracebacks included."""
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG")
+    yield lines
+    logger.remove(sink)
+
+
+@pytest.fixture
 def warnings() -> Iterator[list[str]]:
     """The messages loguru logs at WARNING or above while the test runs."""
     messages: list[str] = []

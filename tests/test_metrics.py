@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -142,14 +142,6 @@ def app_for(tmp_path: Path, host: str, **settings: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
 
 
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
-    yield lines
-    logger.remove(sink)
-
-
 @pytest.mark.unit
 async def test_a_local_bot_serves_its_metrics_in_prometheus_text_format(tmp_path: Path) -> None:
     async with app_for(tmp_path, "127.0.0.1") as http:
@@ -180,7 +172,7 @@ async def test_a_local_bot_serves_its_metrics_in_prometheus_text_format(tmp_path
 
 @pytest.mark.unit
 async def test_with_an_admin_token_the_metrics_need_it_as_a_bearer_token(
-    tmp_path: Path, logged: list[str]
+    tmp_path: Path, log: list[str]
 ) -> None:
     async with app_for(tmp_path, "127.0.0.1", admin_token=ADMIN_TOKEN) as http:
         missing = await http.get("/metrics")
@@ -194,7 +186,7 @@ async def test_with_an_admin_token_the_metrics_need_it_as_a_bearer_token(
         assert refused.headers["www-authenticate"] == "Bearer"
         assert ADMIN_TOKEN not in refused.text
     assert right.status_code == 200 and "gemini_agent_sessions_active" in right.text
-    assert not [line for line in logged if ADMIN_TOKEN in line], "the token was logged"
+    assert not [line for line in log if ADMIN_TOKEN in line], "the token was logged"
 
 
 @pytest.mark.unit

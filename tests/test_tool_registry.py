@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from loguru import logger
 from pipecat.adapters.llm.schemas.direct_function import DirectFunctionWrapper, tool_options
 from pipecat.frames.frames import FunctionCallResultProperties
 from pipecat.services.llm_service import FunctionCallParams
@@ -40,15 +38,6 @@ def registry(events: list[ToolCallEvent]) -> ToolRegistry:
     reg = ToolRegistry(timeout_secs=5.0)
     reg.add_listener(events.append)
     return reg
-
-
-@pytest.fixture
-def log() -> Iterator[list[str]]:
-    """Everything loguru writes while the test runs, tracebacks included."""
-    lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG")
-    yield lines
-    logger.remove(sink)
 
 
 class Counter:
