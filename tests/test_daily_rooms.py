@@ -22,8 +22,14 @@ from loguru import logger
 from pipecat.runner.types import DailyRunnerArguments
 
 from bots.daily.rooms import DailyRoomError, DailyRooms
-from bots.daily.routes import install_daily_routes
+from bots.daily.routes import DailySessions, install_daily_routes
+from bots.server.app import ServerConfig
+from bots.server.assemble import make_app
+from bots.server.identity import LOCAL_USER, mint
+from bots.server.sessions import Limits, SessionBook
 from bots.settings import Settings
+
+SECRET = "daily-test-session-secret-0123456789"
 
 KEY = "dk_live_TEST_SECRET_0123456789abcdef"
 """A recognisable API key: it must never show up in a message, a log line or a response."""
@@ -317,15 +323,27 @@ async def test_a_slow_api_times_out_with_a_clear_error(fake: FakeDaily) -> None:
 
 
 def client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://runner")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
+
+
+@pytest.fixture
+def serve(fake: FakeDaily, tmp_path: Any) -> Any:
+    """`serve(bot, **settings)`: the app `python -m bots -t daily` serves on 127.0.0.1."""
+
+    def make(bot: StubBot, **overrides: Any) -> tuple[FastAPI, DailySessions]:
+        settings = daily_settings(fake, data_dir=tmp_path, **overrides)
+        served = make_app(settings, bot, transport="daily", host="127.0.0.1")
+        assert served.daily is not None
+        return served.app, served.daily
+
+    return make
 
 
 async def test_post_start_gives_the_browser_the_room_and_its_own_token_only(
-    fake: FakeDaily, logs: list[str], capsys: pytest.CaptureFixture[str]
+    fake: FakeDaily, logs: list[str], capsys: pytest.CaptureFixture[str], serve: Any
 ) -> None:
-    app = FastAPI()
     bot = StubBot()
-    sessions = install_daily_routes(app, daily_settings(fake), bot)
+    app, sessions = serve(bot)
     async with client(app) as http:
         response = await http.post(
             "/start",
@@ -354,7 +372,8 @@ async def test_post_start_gives_the_browser_the_room_and_its_own_token_only(
     assert decode_token(runner_args.token)["is_owner"] is True
     assert runner_args.token not in response.text
     assert_no_secret(response.text, str(response.headers))
-    assert runner_args.body == {"user_id": "ann"}
+    # Without SESSION_SECRET every session is the local user's: the body never chooses.
+    assert runner_args.body == {"user_id": LOCAL_USER}
     assert runner_args.session_id == data["sessionId"]
     # The link to open is printed: the room with the browser's token.
     printed = capsys.readouterr().out
@@ -368,12 +387,19 @@ async def test_post_start_gives_the_browser_the_room_and_its_own_token_only(
     assert not any(runner_args.token in line for line in logs)
 
 
-async def test_get_daily_redirects_into_the_room_with_the_browser_token(fake: FakeDaily) -> None:
-    app = FastAPI()
+async def test_get_daily_redirects_into_the_room_but_not_from_another_sites_page(
+    fake: FakeDaily, serve: Any
+) -> None:
     bot = StubBot()
-    sessions = install_daily_routes(app, daily_settings(fake), bot)
+    app, sessions = serve(bot)
     async with client(app) as http:
-        response = await http.get("/daily")
+        # Another site's page sending the browser here would open a room on our keys.
+        cross = await http.get("/daily", headers={"Sec-Fetch-Site": "cross-site"})
+        sibling = await http.get("/daily", headers={"Sec-Fetch-Site": "same-site"})
+        response = await http.get("/daily", headers={"Sec-Fetch-Site": "none"})  # typed
+    assert cross.status_code == 403 and sibling.status_code == 403
+    assert "address bar" in cross.json()["detail"]
+    assert len(fake.sent("POST", "/rooms")) == 1
     assert response.status_code == 307
     await asyncio.wait_for(bot.started.wait(), 5)
     room_url, _, token = response.headers["location"].partition("?t=")
@@ -386,10 +412,9 @@ async def test_get_daily_redirects_into_the_room_with_the_browser_token(fake: Fa
     assert len(fake.sent("DELETE", "/rooms")) == 1
 
 
-async def test_api_errors_reach_the_page_as_clear_errors(fake: FakeDaily) -> None:
-    app = FastAPI()
+async def test_api_errors_reach_the_page_as_clear_errors(fake: FakeDaily, serve: Any) -> None:
     bot = StubBot()
-    install_daily_routes(app, daily_settings(fake), bot)
+    app, sessions = serve(bot)
     async with client(app) as http:
         fake.fail_next(429, retry_after="5")
         limited = await http.post("/start", json={"transport": "daily"})
@@ -405,14 +430,14 @@ async def test_api_errors_reach_the_page_as_clear_errors(fake: FakeDaily) -> Non
     for response in (limited, rejected, down):
         assert_no_secret(response.text)
     assert bot.calls == []
+    assert len(sessions.book) == 0  # a start that got no room holds no place
 
 
 async def test_a_bot_that_fails_still_gets_its_room_deleted(
-    fake: FakeDaily, logs: list[str]
+    fake: FakeDaily, logs: list[str], serve: Any
 ) -> None:
-    app = FastAPI()
     bot = StubBot(fail=True)
-    sessions = install_daily_routes(app, daily_settings(fake), bot)
+    app, sessions = serve(bot)
     async with client(app) as http:
         assert (await http.post("/start", json={})).status_code == 200
     await sessions.wait()
@@ -421,10 +446,11 @@ async def test_a_bot_that_fails_still_gets_its_room_deleted(
     assert_no_secret(*logs)
 
 
-async def test_server_shutdown_stops_sessions_and_deletes_their_rooms(fake: FakeDaily) -> None:
-    app = FastAPI()
+async def test_server_shutdown_stops_sessions_and_deletes_their_rooms(
+    fake: FakeDaily, serve: Any
+) -> None:
     bot = StubBot()
-    sessions = install_daily_routes(app, daily_settings(fake), bot)
+    app, sessions = serve(bot)
     async with client(app) as http:
         assert (await http.post("/start", json={"transport": "daily"})).status_code == 200
     await asyncio.wait_for(bot.started.wait(), 5)
@@ -454,7 +480,11 @@ async def test_our_routes_win_over_the_runners_registered_after_them(
     make a public room (and, with no DAILY_API_KEY in the environment, fail)."""
     app = FastAPI()
     bot = StubBot()
-    sessions = install_daily_routes(app, daily_settings(fake), bot)
+    limits = Limits(max_sessions=4, max_per_client=4)
+    config = ServerConfig(transport="daily", allowed_hosts=["127.0.0.1"], limits=limits)
+    sessions = install_daily_routes(
+        app, daily_settings(fake), bot, config=config, book=SessionBook(limits)
+    )
     args = argparse.Namespace(transport="daily", dialin=False, ice_servers=None)
     runner_run._setup_daily_routes(app, args)
     runner_run._setup_unified_start_route(app, args, {})
@@ -474,3 +504,92 @@ async def test_our_routes_win_over_the_runners_registered_after_them(
     bot.release.set()
     await sessions.wait()
     assert fake.rooms == {}
+
+
+# -- who may start a session, and how many ------------------------------------------------------
+
+
+def rooms_made(fake: FakeDaily) -> int:
+    return len(fake.sent("POST", "/rooms"))
+
+
+async def finish(bot: StubBot, sessions: DailySessions) -> None:
+    """Let the stub bot end, and wait for its session to give back its place and room."""
+    bot.release.set()
+    await sessions.wait()
+
+
+async def test_with_a_secret_a_daily_start_needs_a_token_and_belongs_to_its_user(
+    fake: FakeDaily, serve: Any
+) -> None:
+    bot = StubBot()
+    app, sessions = serve(bot, session_secret=SECRET)
+    auth = {"Authorization": f"Bearer {mint(SECRET, 'ann', 5)}"}
+    async with client(app) as http:
+        missing = await http.post("/start", json={"transport": "daily"})
+        forged = await http.post(
+            "/start", json={"transport": "daily"}, headers={"Authorization": "Bearer forged"}
+        )
+        navigated = await http.get("/daily")  # a link cannot carry the token
+        started = await http.post(
+            "/start", json={"transport": "daily", "body": {"user_id": "mallory"}}, headers=auth
+        )
+    assert missing.status_code == 401 and missing.json() == {
+        "detail": "A session token is required."
+    }
+    assert forged.status_code == 401
+    assert navigated.status_code == 401 and "POST /start" in navigated.json()["detail"]
+    assert started.status_code == 200, started.text
+    await asyncio.wait_for(bot.started.wait(), 5)
+    (runner_args,) = bot.calls
+    assert runner_args.body["user_id"] == "ann"
+    assert rooms_made(fake) == 1  # the refused requests made no room
+    await finish(bot, sessions)
+
+
+async def test_daily_sessions_count_against_the_process_cap_until_they_end(
+    fake: FakeDaily, serve: Any
+) -> None:
+    bot = StubBot()
+    app, sessions = serve(bot, max_sessions=1)
+    async with client(app) as http:
+        first = await http.post("/start", json={"transport": "daily"})
+        await asyncio.wait_for(bot.started.wait(), 5)
+        full = await http.post("/start", json={"transport": "daily"})
+        full_get = await http.get("/daily")
+        ready = await http.get("/readyz")
+        bot.release.set()
+        await sessions.wait()
+        again = await http.post("/start", json={"transport": "daily"})
+    assert first.status_code == 200
+    assert full.status_code == 503 and full.headers["retry-after"]
+    assert "busy" in full.json()["detail"]
+    assert full_get.status_code == 503
+    assert ready.status_code == 503 and "full" in ready.text
+    assert again.status_code == 200  # the ended session gave its place back
+    assert rooms_made(fake) == 2
+    await sessions.wait()
+
+
+async def test_one_client_gets_429_past_its_own_cap(fake: FakeDaily, serve: Any) -> None:
+    bot = StubBot()
+    app, sessions = serve(bot, max_sessions=5, max_sessions_per_client=1)
+    async with client(app) as http:
+        first = await http.post("/start", json={"transport": "daily"})
+        second = await http.post("/start", json={"transport": "daily"})
+    assert first.status_code == 200
+    assert second.status_code == 429 and int(second.headers["retry-after"]) >= 1
+    assert rooms_made(fake) == 1
+    await finish(bot, sessions)
+
+
+async def test_a_stopping_server_starts_no_daily_session(fake: FakeDaily, tmp_path: Any) -> None:
+    bot = StubBot()
+    served = make_app(
+        daily_settings(fake, data_dir=tmp_path), bot, transport="daily", host="127.0.0.1"
+    )
+    await served.drain()
+    async with client(served.app) as http:
+        refused = await http.post("/start", json={"transport": "daily"})
+    assert refused.status_code == 503 and "restarting" in refused.json()["detail"]
+    assert fake.sent("POST", "/rooms") == []

@@ -1,17 +1,22 @@
 """Our `-t daily` routes, in front of Pipecat's runner: private rooms, the bot's token kept here.
 
-`install_daily_routes` puts the flow of `bots.daily.rooms` in front of the runner's own
-`POST /start` and `GET /daily` (routes match in registration order), so the runner starts our bot
-with the bot's token and the browser only ever sees the room URL and its own token.
+`install_daily_routes` serves `POST /start` and `GET /daily` with the flow of `bots.daily.rooms`
+(registered before the runner's own where both are installed: routes match in registration order),
+so the bot gets the owner's token and the browser only ever sees the room URL and its own token.
+A Daily session is held to what a SmallWebRTC one is: the session token (`SESSION_SECRET`) names
+its user, never the request body, and it counts against the same `SessionBook` caps. `GET /daily`
+cannot carry a token, so it is served only without `SESSION_SECRET`, and never to another site's
+page: a navigation from elsewhere (`Sec-Fetch-Site: cross-site`) would open a room on the operator's
+keys.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from loguru import logger
 from pipecat.runner.types import DailyRunnerArguments
@@ -19,35 +24,66 @@ from pydantic import BaseModel, ConfigDict
 
 from bots import metrics
 from bots.daily.rooms import BotFunction, DailyRoom, DailyRoomError, DailyRooms
+from bots.server.app import ServerConfig, client_of, identify
+from bots.server.identity import LOCAL_USER, Identity
+from bots.server.sessions import Refused, SessionBook
 from bots.settings import Settings
+
+SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
+"""`Sec-Fetch-Site` values of a request this server's own page or the address bar made; a request
+without the header is not a browser's, so no other site can have sent it."""
 
 
 class DailySessions:
     """The sessions started by our `-t daily` routes: each runs the bot and owns one room."""
 
-    def __init__(self, rooms: DailyRooms, bot: BotFunction) -> None:
-        """Keep the room maker and the bot function the runner would call.
+    def __init__(
+        self,
+        rooms: DailyRooms,
+        bot: BotFunction,
+        book: SessionBook,
+        draining: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Keep the room maker, the bot function the runner would call, and the caps.
 
         Args:
             rooms: makes and deletes the rooms.
             bot: `bot(runner_args)`, called with `DailyRunnerArguments` holding the bot token.
+            book: the process's session caps, shared with `/readyz`.
+            draining: whether the server is stopping (then no session starts).
         """
         self.rooms = rooms
         self.bot = bot
+        self.book = book
+        self.draining = draining
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, body: Any = None) -> tuple[DailyRoom, str]:
-        """Open a room, start the bot in it in the background, and print the link to open.
+    async def start(
+        self, identity: Identity, client: str, body: dict[str, Any] | None = None
+    ) -> tuple[DailyRoom, str]:
+        """Take a place under the caps, open a room, start the bot in it in the background, and
+        print the link to open.
 
         Returns:
-            The room and the session id. Raises `DailyRoomError` when no room could be had.
+            The room and the session id. Raises `Refused` (503/429) when a cap is reached or the
+            server is stopping, `DailyRoomError` when no room could be had.
         """
-        room = await self.rooms.open()
-        session_id = str(uuid.uuid4())
+        if self.draining():
+            metrics.refused("draining")
+            raise Refused(503, "This server is restarting. Try again in a moment.", 5)
+        entry = self.book.reserve(client, identity.user, body or {})
+        self.book.start(entry.session_id)
+        try:
+            room = await self.rooms.open()
+        except BaseException:
+            self.book.end(entry.session_id)
+            raise
+        session_id = entry.session_id
         runner_args = DailyRunnerArguments(
             room_url=room.room_url,
             token=room.bot_token,
-            body=body if body is not None else {},
+            # The token's user (or the local one), never the client's body.
+            body={**entry.body, "user_id": identity.user},
             session_id=session_id,
         )
         # The browser's token is meant to be shown (it is not the API key, and not the owner's).
@@ -56,18 +92,23 @@ class DailySessions:
             f"this link works until {room.expires_at:%H:%M:%S} UTC).",
             flush=True,
         )
-        task = asyncio.create_task(self._run(room, runner_args), name=f"daily-{session_id}")
+        task = asyncio.create_task(
+            self._run(session_id, room, runner_args), name=f"daily-{session_id}"
+        )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return room, session_id
 
-    async def _run(self, room: DailyRoom, runner_args: DailyRunnerArguments) -> None:
+    async def _run(
+        self, session_id: str, room: DailyRoom, runner_args: DailyRunnerArguments
+    ) -> None:
         try:
             with metrics.session_running():
                 await self.bot(runner_args)
         except Exception:
-            logger.exception(f"Daily session {runner_args.session_id} ended with an error")
+            logger.exception(f"Daily session {session_id} ended with an error")
         finally:
+            self.book.end(session_id)
             await self.rooms.close(room)
 
     async def wait(self) -> None:
@@ -118,29 +159,42 @@ class StartRequest(BaseModel):
     body: dict[str, Any] | None = None
 
 
-def install_daily_routes(app: FastAPI, settings: Settings, bot: BotFunction) -> DailySessions:
-    """Serve `POST /start` and `GET /daily` with private rooms, ahead of the runner's own.
+def install_daily_routes(
+    app: FastAPI,
+    settings: Settings,
+    bot: BotFunction,
+    *,
+    config: ServerConfig,
+    book: SessionBook,
+    draining: Callable[[], bool] = lambda: False,
+) -> DailySessions:
+    """Serve `POST /start` and `GET /daily` with private rooms, under the server's identity rule
+    and session caps.
 
-    Call this before `pipecat.runner.run.main()` adds its routes: routes match in
-    registration order, so ours answer and the runner's public-room versions are never
-    reached. Only for `-t daily`: our `/start` refuses other transports, as the runner's
-    does when started with `-t daily`. The server stops the sessions (`aclose`) when it stops,
-    deleting their rooms.
+    Only for `-t daily`: our `/start` refuses other transports. Installed before the runner's
+    routes where both exist, ours answer (routes match in registration order). The server stops
+    the sessions (`aclose`) when it stops, deleting their rooms.
 
     Args:
-        app: the runner's FastAPI app (`pipecat.runner.run.app`).
+        app: the app to serve them on.
         settings: the Daily settings; raises `DailyRoomError` now if `DAILY_API_KEY` is unset.
         bot: the bot function, called with `DailyRunnerArguments(room_url, token=bot token)`.
+        config: the server's configuration (the session secret: who a request speaks for).
+        book: the session caps, shared with the rest of the server.
+        draining: whether the server is stopping.
 
     Returns:
         The sessions (tests wait on them; shutdown closes them).
     """
-    sessions = DailySessions(DailyRooms(settings), bot)
+    sessions = DailySessions(DailyRooms(settings), bot, book, draining)
+    who = identify(config)
 
     @app.post("/start")
-    async def start_daily_session(request: StartRequest | None = None) -> Response:
+    async def start_daily_session(
+        request: Request, data: StartRequest | None = None, identity: Identity = who
+    ) -> Response:
         """Like the runner's `/start` for Daily, but private room and a non-owner token."""
-        data = request or StartRequest()
+        data = data or StartRequest()
         transport = data.transport or "daily"
         if transport != "daily":
             return JSONResponse(
@@ -158,7 +212,9 @@ def install_daily_routes(app: FastAPI, settings: Settings, bot: BotFunction) -> 
                 "expiry and token ownership"
             )
         try:
-            room, session_id = await sessions.start(data.body or {})
+            room, session_id = await sessions.start(
+                identity, client_of(request, identity), data.body or {}
+            )
         except DailyRoomError as exc:
             logger.error(f"Could not start a Daily session: {exc}")
             return _error_response(exc)
@@ -167,10 +223,19 @@ def install_daily_routes(app: FastAPI, settings: Settings, bot: BotFunction) -> 
         )
 
     @app.get("/daily")
-    async def open_daily_room() -> Response:
+    async def open_daily_room(request: Request) -> Response:
         """Start a session and send the browser into the room with its own (non-owner) token."""
+        if config.session_secret is not None:
+            raise HTTPException(
+                401,
+                "This server needs a session token: POST /start with it as a bearer header.",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if request.headers.get("sec-fetch-site", "none") not in SAME_SITE_FETCHES:
+            raise HTTPException(403, "Open /daily from the address bar, not from another site.")
+        identity = Identity(user=LOCAL_USER, authenticated=False)
         try:
-            room, _ = await sessions.start({})
+            room, _ = await sessions.start(identity, client_of(request, identity), {})
         except DailyRoomError as exc:
             logger.error(f"Could not start a Daily session: {exc}")
             return _error_response(exc)

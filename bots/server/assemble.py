@@ -140,10 +140,18 @@ def make_app(
     gemini_url: str | None = None,
 ) -> Served:
     """The app for `bot`; raises `bots.daily.rooms.DailyRoomError` when Daily cannot be used."""
+    config = server_config(settings, transport, host, gemini_url)
     app, sessions = build_app(
-        server_config(settings, transport, host, gemini_url),
-        bot,
-        routers=[*transcript_routes(settings, host), *metrics_routes(settings, host)],
+        config, bot, routers=[*transcript_routes(settings, host), *metrics_routes(settings, host)]
     )
-    daily = install_daily_routes(app, settings, bot) if transport == "daily" else None
+    daily = None
+    if transport == "daily":
+        daily = install_daily_routes(
+            app,
+            settings,
+            bot,
+            config=config,
+            book=sessions.book,
+            draining=lambda: sessions.draining,
+        )
     return Served(app, sessions, daily)
