@@ -189,11 +189,16 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def setup_logging(level: str) -> None:
+    """The emulator's logs to stderr at `level`. Tracebacks name the failing line, never its
+    local variables (which hold keys, tokens and audio)."""
+    logger.remove()
+    logger.add(sys.stderr, level=level.upper(), diagnose=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logger.remove()
-    # Tracebacks name the failing line, never its local variables (which hold keys and audio).
-    logger.add(sys.stderr, level=args.log_level.upper(), diagnose=False)
+    setup_logging(args.log_level)
     sys.exit(asyncio.run(serve(args)))
 
 

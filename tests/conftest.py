@@ -58,6 +58,17 @@ async def realtime_emulator(cert_dir: Path) -> AsyncIterator[Running]:
 
 
 @pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No developer `.env` or exported setting leaks in: the test runs in an empty folder with
+    none of the bot's variables set."""
+    from bots.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.fixture
 def log() -> Iterator[list[str]]:
     """Everything loguru writes at DEBUG or above while the test runs, tracebacks included."""
     lines: list[str] = []

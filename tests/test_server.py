@@ -262,6 +262,28 @@ async def test_a_malformed_offer_is_a_400_and_starts_no_pipeline(local: Any, sdp
     assert not bot.sessions
 
 
+async def test_a_session_whose_media_never_connects_is_ended_at_the_ice_timeout(
+    log: list[str],
+) -> None:
+    """The offer is answered and the bot starts, but the caller never completes ICE (it closed
+    its peer connection): the session is cancelled, which ends its pipeline and Gemini socket,
+    and its place under the caps is given back."""
+    http, sessions, bot = await serve(config(ice_timeout_secs=0.5))
+    async with http:
+        sid = (await http.post("/start", json={})).json()["sessionId"]
+        offer = await http.post(
+            f"/sessions/{sid}/api/offer", json={"sdp": await real_offer(), "type": "offer"}
+        )
+        assert offer.status_code == 200, offer.text
+        await asyncio.wait_for(bot.started.wait(), 10)
+        task = sessions.tasks[sid]
+        await asyncio.wait([task], timeout=30)
+    assert task.cancelled()
+    assert sessions.book.get(sid) is None and len(sessions.book) == 0
+    assert any(f"session {sid}: media did not connect within 0.5 s" in line for line in log)
+    await sessions.aclose()
+
+
 async def test_bad_json_and_wrong_shapes_are_400s_with_a_message(local: Any) -> None:
     http, _, _ = local
     for body in (b"{", b"[]", b'{"transport": 5}'):

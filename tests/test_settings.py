@@ -16,11 +16,8 @@ ENV_NAMES = [name.upper() for name in Settings.model_fields]
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No developer `.env` or exported variable leaks into these tests."""
-    monkeypatch.chdir(tmp_path)
-    for name in ENV_NAMES:
-        monkeypatch.delenv(name, raising=False)
+def _no_leaked_settings(clean_env: None) -> None:
+    """No developer `.env` or exported variable leaks into these tests (conftest's `clean_env`)."""
 
 
 def test_defaults_use_the_emulator_and_the_recommended_model() -> None:

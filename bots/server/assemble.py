@@ -86,6 +86,13 @@ class Served:
 Transport = Literal["webrtc", "daily"]
 
 
+def published_host(settings: Settings) -> list[str]:
+    """The address a container's port is published on (`EXPOSED_HOST`, compose's `BOT_BIND`):
+    a browser that opens it sends it as the Host. None for a wildcard."""
+    exposed = settings.exposed_host
+    return [exposed] if exposed and exposed not in ("0.0.0.0", "::") else []
+
+
 def server_config(
     settings: Settings, transport: Transport, host: str, gemini_url: str | None = None
 ) -> ServerConfig:
@@ -97,7 +104,7 @@ def server_config(
     secret = settings.session_secret.get_secret_value() if settings.session_secret else None
     return ServerConfig(
         transport=transport,
-        allowed_hosts=allowed_hosts(host, settings.allowed_hosts),
+        allowed_hosts=allowed_hosts(host, [*settings.allowed_hosts, *published_host(settings)]),
         allowed_origins=settings.allowed_origins,
         session_secret=secret,
         limits=Limits(
