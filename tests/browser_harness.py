@@ -10,6 +10,8 @@ shared with `python -m bench.browser_latency`; this module adds what only pytest
 - `assistant_bot` / `vision_bot`: `python -m bots assistant|vision` on a free port with its own
   DATA_DIR, shared by the tests of a module, with the emulator's latency control at 0; the
   servers a module's selected tests need are started side by side (`bot_servers`).
+  `assistant_3_1_bot` is the assistant on gemini-3.1-flash-live-preview (the default is
+  gemini-3.8-live), where every tool blocks.
 - `no_leftovers`: after the module's servers and browsers are stopped, no process the harness
   started (bot, emulator, Playwright driver, Chromium) may still be alive, read from /proc.
 """
@@ -89,9 +91,12 @@ def chromium() -> Path:
 
 
 SECURED_SECRET = "browser-suite-session-secret-0123456789"
+GEMINI_3_1 = "gemini-3.1-flash-live-preview"
 KINDS: dict[str, tuple[str, dict[str, str]]] = {
     "assistant": ("assistant", {}),
     "vision": ("vision", {}),
+    # The legacy model, where every tool blocks (on the default 3.8 a note is saved NON_BLOCKING).
+    "assistant_3_1": ("assistant", {"GEMINI_MODEL": GEMINI_3_1}),
     # Session tokens on, and room for one conversation: the page's token and busy states.
     "secured": ("assistant", {"SESSION_SECRET": SECURED_SECRET, "MAX_SESSIONS": "1"}),
 }
@@ -139,6 +144,12 @@ def _server(servers: dict[str, BotServer], kind: str) -> BotServer:
 def assistant_bot(bot_servers: dict[str, BotServer]) -> BotServer:
     """`python -m bots assistant` with its emulator, shared by the module's tests."""
     return _server(bot_servers, "assistant")
+
+
+@pytest.fixture(scope="module")
+def assistant_3_1_bot(bot_servers: dict[str, BotServer]) -> BotServer:
+    """The assistant on gemini-3.1-flash-live-preview, shared by the module's tests."""
+    return _server(bot_servers, "assistant_3_1")
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,10 @@ microphone through one on the local track, RTVI messages and `#state` as they ch
 
 Conversations are module fixtures, run once and checked by several tests: `five_turns` (what time
 is it in Tokyo, then four more questions: points 1, 2, 7), `barge_in` (points 3, 6), `reconnects`
-(point 5) and `vision` (point 4). Each opens a fresh browser and a fresh bot session; the bot
-servers are shared per bot kind. Issue 8's points are named in each test's docstring.
+(point 5) and `vision` (point 4), all on the default model, gemini-3.8-live; `on_3_1` asks the
+main conversation's Tokyo and note questions on gemini-3.1-flash-live-preview (issue 12, point 4).
+Each opens a fresh browser and a fresh bot session; the bot servers are shared per bot kind.
+Issue 8's points are named in each test's docstring.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import pytest
 from browser_harness import (
     SECURED_SECRET,
+    assistant_3_1_bot,
     assistant_bot,
     bot_servers,
     chromium,
@@ -38,6 +41,7 @@ from browser_harness import (
 from bots.server.identity import mint
 from testkit.bot_server import BotServer, EmulatorControl
 from testkit.browser.conversation import (
+    LATENCY_QUESTIONS,
     Conversation,
     converse,
     latency_script,
@@ -46,12 +50,13 @@ from testkit.browser.conversation import (
 from testkit.browser.latency import markdown_table
 from testkit.browser.media import MicScript, synthesize, write_solid_y4m
 from testkit.browser.page import BASE_FLAGS, PageSession, Turn, open_page
-from testkit.browser.probe import Probe
+from testkit.browser.probe import Probe, ToolRow
 from testkit.processes import HarnessError
 from transcripts import Transcript, load_session
 
 # Fixtures, used through pytest's lookup in this module's namespace.
 __all__ = [
+    "assistant_3_1_bot",
     "assistant_bot",
     "bot_servers",
     "chromium",
@@ -70,6 +75,8 @@ SPEECH_HANGOVER_S = 1.5
 """Frames may follow the end of a speech segment by this much: the bot's VAD and its hangover."""
 SPEECH_LEAD_S = 0.5
 """...and precede the emulator's start of speech by this much: its VAD fires after ~150 ms."""
+IN_THE_BACKGROUND = "running in the background"
+"""How the page words a NON_BLOCKING call while it runs (bots/web/src/render.ts)."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -157,6 +164,15 @@ def speaking_window(probe: Probe, after: float) -> tuple[float, float]:
 def five_turns(assistant_bot: BotServer, tmp_path_factory: pytest.TempPathFactory) -> Conversation:
     """What time is it in Tokyo, twelve times seven, hello, remember blue, weather in Paris."""
     return converse(assistant_bot, latency_script(5), tmp_path_factory.mktemp("five-turns"))
+
+
+@pytest.fixture(scope="module")
+def on_3_1(assistant_3_1_bot: BotServer, tmp_path_factory: pytest.TempPathFactory) -> Conversation:
+    """The main conversation's Tokyo and note questions on gemini-3.1, where every tool blocks."""
+    tokyo, remember = LATENCY_QUESTIONS[0], LATENCY_QUESTIONS[3]
+    return converse(
+        assistant_3_1_bot, MicScript.questions([tokyo, remember]), tmp_path_factory.mktemp("3-1")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -283,11 +299,9 @@ def test_chromium_runs_with_the_fake_microphone_and_the_page_needs_no_other_host
     assert ready_at < five_turns.turns[0].spoke.start, "the first question began before 'ready'"
 
 
-def test_the_page_draws_the_tokyo_question_the_time_tool_and_the_answer(
-    five_turns: Conversation,
-) -> None:
-    """Point 2: the RTVI messages reached the page and were drawn."""
-    snap = five_turns.snapshot
+def assert_draws_the_tokyo_question_the_time_tool_and_the_answer(conv: Conversation) -> None:
+    snap = conv.snapshot
+    assert_offline(conv)
     assert any("Tokyo" in t for t in snap["userTurns"]), snap["userTurns"]
     assert any(CLOCK.search(t["text"]) for t in snap["botTurns"]), snap["botTurns"]
     tokyo_tools = [t for t in snap["tools"] if "get_current_time" in t["text"]]
@@ -296,22 +310,108 @@ def test_the_page_draws_the_tokyo_question_the_time_tool_and_the_answer(
     for event in ("user-transcription", "llm-function-call-stopped", "bot-started-speaking"):
         assert event in snap["agent"]["events"], snap["agent"]["events"]
     assert not snap["agent"]["errors"], snap["agent"]["errors"]
-    assert CLOCK.search(bot_text_after(five_turns, "Tokyo"))
+    assert CLOCK.search(bot_text_after(conv, "Tokyo"))
+    tools = snap["agent"]["tools"]
+    assert all(t["background"] is False for t in tools if t["name"] == "get_current_time"), tools
+
+
+def test_the_page_draws_the_tokyo_question_the_time_tool_and_the_answer(
+    five_turns: Conversation,
+) -> None:
+    """Point 2: the RTVI messages reached the page and were drawn (on gemini-3.8-live)."""
+    assert_draws_the_tokyo_question_the_time_tool_and_the_answer(five_turns)
+
+
+def test_on_3_1_too_the_page_draws_the_tokyo_question_the_time_tool_and_the_answer(
+    on_3_1: Conversation,
+) -> None:
+    """Issue 12, point 4: the browser suite's main conversation on gemini-3.1-flash-live-preview."""
+    assert_draws_the_tokyo_question_the_time_tool_and_the_answer(on_3_1)
+
+
+def turn_asking(conv: Conversation, clip: str) -> Turn:
+    """The conversation's turn that asked the question in the fixture `clip`."""
+    turn = next((t for t in conv.turns if t.clip.name == clip), None)
+    assert turn is not None, f"no turn asked {clip}: {conv.turns}"
+    return turn
+
+
+def note_history(conv: Conversation) -> list[tuple[float, ToolRow]]:
+    """Each state the page drew the `remember_note` row in, and the row's final state."""
+    history = conv.probe.tool_history("remember_note")
+    assert history, f"the page never drew a remember_note row: {conv.probe.tools}"
+    tools = conv.snapshot["agent"]["tools"]
+    notes = [t for t in tools if t["name"] == "remember_note"]
+    assert notes and notes[0]["status"] == "done", tools
+    rows = [t for t in conv.snapshot["tools"] if "remember_note" in t["text"]]
+    assert rows and rows[0]["status"] == "done", rows
+    return history
+
+
+def speaking_since(probe: Probe, t: float) -> float | None:
+    """When the bot-started-speaking that the page had at `t` arrived, if no bot-stopped-speaking
+    followed it by then; None when the page did not take the bot to be speaking at `t`."""
+    kinds = ("bot-started-speaking", "bot-stopped-speaking")
+    said = [(at, kind) for at, kind in probe.events if at <= t and kind in kinds]
+    return said[-1][0] if said and said[-1][1] == kinds[0] else None
+
+
+def drawn(history: list[tuple[float, ToolRow]]) -> list[tuple[int, str, bool]]:
+    """A row's history for a failure message: (page ms, shown status, background)."""
+    return [(round(t), row.shown, row.background) for t, row in history]
 
 
 def test_saving_a_note_on_3_8_runs_in_the_background_and_then_shows_its_outcome(
     five_turns: Conversation,
 ) -> None:
     """Issue 12, point 3: on gemini-3.8-live (the default) `remember_note` is NON_BLOCKING: the
-    page marks it as running in the background, then shows how it ended; the tools the answer
-    needs (the time) are not background calls."""
+    page draws it "running in the background" while the bot goes on talking (its preamble is
+    playing in the page), then draws how it ended; the tools the answer needs (the time) are not
+    background calls. The row's states are recorded as the page drew them (a MutationObserver)."""
+    history = note_history(five_turns)
+    probe = five_turns.probe
+    question = turn_asking(five_turns, "remember_color.wav")
+    running = [t for t, row in history if row.shown == IN_THE_BACKGROUND and row.background]
+    assert running, f"never drawn {IN_THE_BACKGROUND!r}: {drawn(history)}"
+    shown = running[0]
+    done = [t for t, row in history if t > shown and row.status == "done"]
+    assert done, f"not drawn as done after running in the background: {drawn(history)}"
+    assert IN_THE_BACKGROUND not in history[-1][1].shown, drawn(history)
+    # The bot went on talking: its answer's audio began in the page before the running call was
+    # drawn and went on after it, and the page had been told the bot was speaking.
+    answer = question.answer
+    assert answer is not None and question.spoke.end < answer.start < shown < answer.end, (
+        f"the answer's audio {answer} does not span the running call at {shown:.0f} ms "
+        f"(question ended at {question.spoke.end:.0f} ms): {drawn(history)}"
+    )
+    since = speaking_since(probe, shown)
+    assert since is not None and since > question.spoke.end, (
+        f"the page did not take the bot to be speaking at {shown:.0f} ms: "
+        f"{[(round(t), k) for t, k in probe.events if 'speaking' in k]}"
+    )
     tools = five_turns.snapshot["agent"]["tools"]
-    notes = [t for t in tools if t["name"] == "remember_note"]
-    assert notes, tools
-    assert notes[0]["background"] is True and notes[0]["status"] == "done", notes
-    assert all(t["background"] is False for t in tools if t["name"] == "get_current_time"), tools
-    drawn = [t for t in five_turns.snapshot["tools"] if "remember_note" in t["text"]]
-    assert drawn and drawn[0]["status"] == "done", drawn
+    assert next(t for t in tools if t["name"] == "remember_note")["background"] is True, tools
+
+
+def test_saving_a_note_on_3_1_blocks_the_answer_and_is_never_shown_in_the_background(
+    on_3_1: Conversation,
+) -> None:
+    """Issue 12, point 3 on gemini-3.1-flash-live-preview: every tool blocks, so the same
+    `remember_note` is never drawn as a background call, and the bot says nothing until it is
+    done: the answer's first audio comes after the page drew the call's outcome."""
+    history = note_history(on_3_1)
+    question = turn_asking(on_3_1, "remember_color.wav")
+    assert all(not row.background for _, row in history), drawn(history)
+    assert all(IN_THE_BACKGROUND not in row.shown for _, row in history), drawn(history)
+    tools = on_3_1.snapshot["agent"]["tools"]
+    assert all(t["background"] is False for t in tools), tools
+    done = next((t for t, row in history if row.status == "done"), None)
+    assert done is not None, drawn(history)
+    answer = question.answer
+    assert answer is not None and done < answer.start, (
+        f"the answer's audio {answer} began before the call was drawn done: {drawn(history)}"
+    )
+    assert re.search(r"\bblue\b", bot_text_after(on_3_1, "remember")), page_turns(on_3_1)
 
 
 def test_the_page_plays_the_bots_answer_for_as_long_as_the_bot_speaks(

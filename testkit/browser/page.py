@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from testkit.browser.media import Clip, MicScript
-from testkit.browser.probe import PROBE_JS, SNAPSHOT_JS, Probe, Run
+from testkit.browser.probe import PROBE_JS, SNAPSHOT_JS, Probe, Run, ToolRow
 from testkit.processes import HarnessError, Proc, descendants, kill_leftovers, record
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -92,7 +92,14 @@ class PageSession:
     def refresh(self) -> Probe:
         """Fetch what the page measured since the last call."""
         p = self.probe
-        counts = [len(p.samples), len(p.events), len(p.states), len(p.banner), len(p.agent_states)]
+        counts = [
+            len(p.samples),
+            len(p.events),
+            len(p.states),
+            len(p.banner),
+            len(p.agent_states),
+            len(p.tools),
+        ]
         got = self.page.evaluate(
             "(n) => window.__probe ? [performance.timeOrigin, window.__probe.take(n)] : null",
             counts,
@@ -106,6 +113,10 @@ class PageSession:
         p.states.extend((float(t), str(s)) for t, s in fresh["states"])
         p.banner.extend((float(t), bool(v), str(x)) for t, v, x in fresh["banner"])
         p.agent_states.extend((float(t), str(s)) for t, s in fresh["agentStates"])
+        p.tools.extend(
+            (float(t), tuple(ToolRow(str(n), str(x), str(s), bool(b)) for n, x, s, b in rows))
+            for t, rows in fresh["tools"]
+        )
         return p
 
     def pause(self, ms: float) -> None:

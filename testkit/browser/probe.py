@@ -3,20 +3,23 @@
 The init script (`PROBE_JS`) polls `window.__agent.audioLevel()` (RMS of the bot's remote track
 through a WebAudio analyser) and `micLevel()` (the fake microphone) every 20 ms with
 `performance.now()` timestamps, timestamps each RTVI message type as it lands in
-`__agent.events`, and records every change of `#state` and of the reconnecting banner with a
-MutationObserver. Times are page milliseconds; `Probe.epoch()` converts them to epoch seconds
-for comparison with the emulator's records (same machine, same clock).
+`__agent.events`, and records every change of `#state`, of the reconnecting banner and of the
+tool-activity list (`#tools`: each row's name, shown status, `data-status`, `data-background`)
+with a MutationObserver, so a state the page drew only briefly is seen too. Times are page
+milliseconds; `Probe.epoch()` converts them to epoch seconds for comparison with the emulator's
+records (same machine, same clock).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from testkit.browser.media import SAMPLE_MS, SILENCE_RMS
+from testkit.browser.media import SAMPLE_MS
+from testkit.loudness import SILENCE_RMS
 
 PROBE_JS = """
 (() => {
-  const probe = {samples: [], events: [], states: [], banner: [], agentStates: []};
+  const probe = {samples: [], events: [], states: [], banner: [], agentStates: [], tools: []};
   window.__probe = probe;
   let seenEvents = 0;
   let agentState = null;
@@ -48,13 +51,27 @@ PROBE_JS = """
       new MutationObserver(record).observe(
         banner, {attributes: true, childList: true, characterData: true, subtree: true});
     }
+    const tools = document.getElementById("tools");
+    if (tools) {
+      let last = "";
+      const record = () => {
+        const text = (li, part) => li.querySelector(part)?.textContent ?? "";
+        const rows = Array.from(tools.querySelectorAll("li.tool")).map((li) => [
+          text(li, ".name"), text(li, ".status"), li.dataset.status ?? "",
+          li.dataset.background === "true"]);
+        const key = JSON.stringify(rows);
+        if (key !== last) { last = key; probe.tools.push([performance.now(), rows]); }
+      };
+      new MutationObserver(record).observe(
+        tools, {attributes: true, childList: true, characterData: true, subtree: true});
+    }
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", watch);
   else watch();
   probe.take = (n) => ({
     samples: probe.samples.slice(n[0]), events: probe.events.slice(n[1]),
     states: probe.states.slice(n[2]), banner: probe.banner.slice(n[3]),
-    agentStates: probe.agentStates.slice(n[4]),
+    agentStates: probe.agentStates.slice(n[4]), tools: probe.tools.slice(n[5]),
   });
 })();
 """
@@ -89,6 +106,19 @@ class Run:
         return self.end - self.start
 
 
+@dataclass(frozen=True)
+class ToolRow:
+    """One row of the page's tool-activity list (`#tools li.tool`) as it was drawn."""
+
+    name: str
+    shown: str
+    """The status as the page words it: "running in the background", "done · 12 ms"."""
+    status: str
+    """`data-status`: started, running, done, error, cancelled."""
+    background: bool
+    """`data-background`: the call runs while the bot goes on (a NON_BLOCKING call)."""
+
+
 @dataclass
 class Probe:
     """What the page measured: levels, RTVI message arrivals, state changes."""
@@ -101,6 +131,8 @@ class Probe:
     """`#state`'s data-state at each change (MutationObserver)."""
     banner: list[tuple[float, bool, str]] = field(default_factory=list)
     agent_states: list[tuple[float, str]] = field(default_factory=list)
+    tools: list[tuple[float, tuple[ToolRow, ...]]] = field(default_factory=list)
+    """The whole tool-activity list at each change (MutationObserver)."""
 
     def epoch(self, t_ms: float) -> float:
         """A page time as epoch seconds."""
@@ -157,4 +189,21 @@ class Probe:
         for _, state in self.states:
             if not out or out[-1] != state:
                 out.append(state)
+        return out
+
+    def tool_history(self, name: str) -> list[tuple[float, ToolRow]]:
+        """Each state the first row for the tool `name` was drawn in, in order, repeats removed.
+
+        Rows are only ever appended, so a row keeps its place; it may have been drawn before its
+        name was known (a call announced without one), and those states are included.
+        """
+        index = next(
+            (i for _, rows in self.tools for i, row in enumerate(rows) if row.name == name), None
+        )
+        out: list[tuple[float, ToolRow]] = []
+        if index is None:
+            return out
+        for t, rows in self.tools:
+            if len(rows) > index and (not out or out[-1][1] != rows[index]):
+                out.append((t, rows[index]))
         return out
