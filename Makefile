@@ -32,7 +32,8 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(VENV)/bin/pytest -p no:cacheprovider
 
-# The unit and emulator tiers: no models, processes, browser or Docker.
+# The unit and emulator tiers: no listening models (emulator answers in AUDIO still use Piper),
+# no processes, browser or Docker.
 test-fast: $(STAMP) lint typecheck
 	$(VENV)/bin/pytest -p no:cacheprovider -m "not (speech or e2e or browser or docker)"
 

@@ -1,14 +1,13 @@
 """The emulator as a user starts it: `python -m emulator` as a child process in its own group.
 
 The benchmark reads its `ready https://HOST:PORT ca=PATH` line, measures it from outside, and ends
-it by PID with SIGTERM, so what is measured includes everything a real client meets.
+its process group with SIGTERM, so what is measured includes everything a real client meets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import IO
 from loguru import logger
 
 from bench.emulator_common import READY_TIMEOUT_S, REPO
+from testkit.processes import stop_group_async
 
 
 @dataclass(frozen=True)
@@ -95,16 +95,7 @@ async def emulator_process(
         )
         yield info
     finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                async with asyncio.timeout(10):
-                    await proc.wait()
-            except TimeoutError:
-                logger.warning(f"emulator pid {proc.pid} ignored SIGTERM; killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                await proc.wait()
+        if await stop_group_async(proc) == -signal.SIGKILL:
+            logger.warning(f"emulator pid {proc.pid} ignored SIGTERM; it was killed")
         log_file.close()
         logger.info(f"emulator pid {proc.pid} exited with {proc.returncode}")

@@ -66,7 +66,7 @@ from emulator import speech
 from emulator.client import http_options
 from emulator.scenario import parse_scenario
 from emulator.server import Emulator, Running, running
-from testkit.waiting import until
+from testkit.waiting import until, until_async
 
 MODEL = "models/gemini-3.1-flash-live-preview"
 QUESTIONS = ("first question", "second question", "third question")
@@ -217,11 +217,10 @@ async def run_trial(
             new.update(await control.live_conversations() - before)
             return bool(new) and takes_input(llm)
 
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not await started():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{service}: the session did not start")
-            await asyncio.sleep(POLL_S)  # polling interval of the control API
+        try:
+            await until_async(started, "the session to start", READY_TIMEOUT_S, poll=POLL_S)
+        except AssertionError:
+            raise RuntimeError(f"{service}: the session did not start") from None
         (conv_id,) = new
         for k, question in enumerate(QUESTIONS):
             speaker.next_answer()

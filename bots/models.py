@@ -26,6 +26,9 @@ class ModelRules:
     text_modality: bool = True
     affective_dialog: bool = True
     proactive_audio_off: bool = True
+    blocking_tools: bool = True
+    """Whether a tool may be declared BLOCKING (the extended-thinking model runs every call
+    NON_BLOCKING and, as Pipecat reads it, accepts no BLOCKING declaration)."""
 
 
 RULES: dict[str, ModelRules] = {
@@ -41,6 +44,7 @@ RULES: dict[str, ModelRules] = {
         text_modality=False,
         affective_dialog=False,
         proactive_audio_off=False,
+        blocking_tools=False,
     ),
     LEGACY_MODEL: ModelRules(thinking_levels=frozenset({"minimal", "low", "medium", "high"})),
 }
@@ -84,6 +88,12 @@ def refusals(
             f"PROACTIVE_AUDIO: {model} always listens proactively and refuses false; unset it"
         )
     return lines
+
+
+def takes_blocking_tools(model: str) -> bool:
+    """Whether `model` accepts a BLOCKING declaration (an unknown model is assumed to)."""
+    rules = RULES.get(model)
+    return rules is None or rules.blocking_tools
 
 
 def default_thinking_level(model: str) -> str | None:

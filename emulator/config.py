@@ -216,8 +216,14 @@ class SessionConfig:
             "voice": self.voice,
             "language": self.language,
             "system_instruction": self.system_instruction[:200],
+            # `behavior`: as declared, or the model's default where none is; `declared`: the
+            # declaration's own value, "" when it has none.
             "tools": [
-                {"name": t.name, "behavior": self.behaviors.get(t.name) or self.default_behavior}
+                {
+                    "name": t.name,
+                    "behavior": self.behaviors.get(t.name) or self.default_behavior,
+                    "declared": self.behaviors.get(t.name, ""),
+                }
                 for t in self.tools
             ],
             "automatic_activity_detection": not self.vad_disabled,

@@ -2,8 +2,8 @@
 
 Only names the real service serves for the Live API are accepted; an unknown model closes the socket
 the way the service does, so a typo is caught here before it costs a deploy. What a model refuses in
-a setup is checked in `emulator.setup_rules`; what it does with function calls, client content and
-turn ends is read from here by the session.
+a setup is checked in `emulator.setup_rules`; what it does with function calls and turn ends is read
+from here by the session.
 
 Sources (read 2026-12-02; the emulator README's model table gives each cell its source):
 - Gemini 3.8 Live: https://ai.google.dev/gemini-api/docs/models/gemini-3.8-live#migrating
@@ -49,8 +49,6 @@ class LiveModel:
         audio_only: A TEXT response modality is refused.
         proactive_audio_always_on: `proactivity.proactiveAudio: false` is refused.
         affective_dialog_removed: Any `enableAffectiveDialog` is refused.
-        client_content_answers_at_once: `clientContent` with `turnComplete: true` is answered
-            at once; otherwise only at the next realtime input.
         reports_interaction_status: `turnComplete` carries `interactionStatus`.
         default_turn_coverage: What a turn includes when the setup does not say.
         vertex_variants: The Vertex-guide behaviours (`cancel_blocking_on_input`,
@@ -67,7 +65,6 @@ class LiveModel:
     audio_only: bool = False
     proactive_audio_always_on: bool = False
     affective_dialog_removed: bool = False
-    client_content_answers_at_once: bool = True
     reports_interaction_status: bool = False
     default_turn_coverage: str = ALL_VIDEO
     vertex_variants: bool = False
@@ -124,14 +121,8 @@ MODELS: dict[str, LiveModel] = {
         # NON_BLOCKING: Google documents asynchronous function calling for the 2.5 native-audio
         # and half-cascade models only; 3.1 is "synchronous only" (Google's 3.1 page and tools
         # page; Pipecat treats 3.0-3.7 the same), so its behaviour is ignored and the call
-        # blocks. Client content with turnComplete is answered at the next realtime input, as
-        # Pipecat reads every 3.x model ("won't run inference without a realtime input"); the
-        # emulator follows Google's 3.8 page for 3.8 instead, where Pipecat's nudge is harmless.
-        LiveModel(
-            "gemini-3.1-flash-live-preview",
-            non_blocking_tools=False,
-            client_content_answers_at_once=False,
-        ),
+        # blocks.
+        LiveModel("gemini-3.1-flash-live-preview", non_blocking_tools=False),
         LiveModel(
             "gemini-2.5-flash-native-audio-preview-12-2025",
             non_blocking_tools=True,

@@ -7,6 +7,7 @@ does not count, thanks to its start time).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -132,3 +133,18 @@ def stop_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
     return process.wait(10)
+
+
+async def stop_group_async(process: asyncio.subprocess.Process, timeout: float = 10.0) -> int:
+    """`stop_group` for a process started by `asyncio.create_subprocess_exec(...,
+    start_new_session=True)`: SIGTERM to its group, SIGKILL if it has not exited after `timeout`
+    seconds; the exit code (`-SIGKILL` when it had to be killed)."""
+    for sig, within in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), within)
+    if process.returncode is None:
+        raise HarnessError(f"pid {process.pid} is still running after SIGKILL")
+    return process.returncode

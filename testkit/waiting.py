@@ -1,14 +1,14 @@
 """Waiting on a condition instead of sleeping for a guessed time.
 
 A test that sleeps "long enough" fails on a busy machine; one that polls for the event itself only
-gets slower. Both helpers return the predicate's value, so a wait can also fetch what it waited for.
+gets slower. The helpers return the predicate's value, so a wait can also fetch what it waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -39,6 +39,30 @@ async def until(
         if (value := _check(predicate, what, within, deadline)) is not None:
             return value
         await asyncio.sleep(poll)
+
+
+async def until_async(
+    predicate: Callable[[], Awaitable[T | None]],
+    what: str,
+    within: float = DEFAULT_WITHIN,
+    poll: float = 0.01,
+) -> T:
+    """`until` for a predicate that awaits (an HTTP query, a control API): each check runs to its
+    end before the next starts, and one that is still running at the deadline is cancelled.
+
+    Raises:
+        AssertionError: `await predicate()` stayed falsy for `within` seconds.
+    """
+    try:
+        async with asyncio.timeout(within) as scope:
+            while True:
+                if value := await predicate():
+                    return value
+                await asyncio.sleep(poll)
+    except TimeoutError:
+        if not scope.expired():
+            raise  # the predicate's own timeout, not this wait's
+        raise AssertionError(f"timed out after {within:g}s waiting for {what}") from None
 
 
 def wait_for(

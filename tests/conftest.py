@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ TIERS = ("unit", "emulator", "speech", "e2e", "browser", "docker")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse a test with no tier: `make test-fast` would silently skip or include it."""
-    untiered = [item.nodeid for item in items if not any(item.iter_markers(t) for t in TIERS)]
+    untiered = [item.nodeid for item in items if not any(item.get_closest_marker(t) for t in TIERS)]
     if untiered:
         raise pytest.UsageError(
             f"tests without a tier marker ({', '.join(TIERS)}): " + ", ".join(untiered[:10])
@@ -36,6 +37,18 @@ def load_wav(name: str) -> bytes:
     with wave.open(str(AUDIO_DIR / name), "rb") as wav:
         assert wav.getframerate() == 16000 and wav.getnchannels() == 1 and wav.getsampwidth() == 2
         return wav.readframes(wav.getnframes())
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a Python file imports, at its top or inside a function: for the tests that
+    keep imports going one way."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
 
 
 @pytest.fixture(scope="session")

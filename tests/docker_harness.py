@@ -41,6 +41,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from testkit.waiting import wait_for
+
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "docker-test"
 WHEELHOUSE = CACHE / "wheelhouse"
@@ -502,16 +504,21 @@ class DockerDaemon:
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
             )
         daemon = cls(root, process, docker_cli(), interfaces, key_json_existed, log_path)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             if process.poll() is not None:
                 raise HarnessError(f"dockerd exited with {process.returncode}:\n{daemon.log()}")
             probe = daemon.docker("version", "--format", "{{.Server.Version}}", check=False)
-            if probe.returncode == 0:
-                return daemon
-            time.sleep(0.3)
-        daemon.stop()
-        raise HarnessError(f"dockerd did not answer within {timeout:.0f} s:\n{daemon.log()}")
+            return probe.returncode == 0
+
+        try:
+            wait_for(answers, "dockerd to answer", timeout, poll=0.3)
+        except AssertionError:
+            daemon.stop()
+            raise HarnessError(
+                f"dockerd did not answer within {timeout:.0f} s:\n{daemon.log()}"
+            ) from None
+        return daemon
 
     def log(self, tail: int = 4000) -> str:
         try:
@@ -672,17 +679,28 @@ class ComposeProject:
         return out[0], (out[1] if len(out) > 1 else "")
 
     def wait_healthy(self, service: str, deadline: float) -> None:
-        while True:
-            status, health = self.state(service)
-            if status == "running" and health == "healthy":
-                return
-            if status in ("exited", "dead") or time.monotonic() > deadline:
-                logs = self("logs", "--no-color", "--tail", "60", check=False)
-                raise HarnessError(
-                    f"{self.label}: {service} is {status}/{health or 'no health'}:\n"
-                    f"{(logs.stdout + logs.stderr)[-6000:]}"
-                )
-            time.sleep(0.25)
+        """Until `service` runs and is healthy; HarnessError, with its logs, if it stops or the
+        `deadline` (monotonic) passes first."""
+        last = ("", "")
+
+        def healthy() -> bool:
+            nonlocal last
+            last = status, health = self.state(service)
+            if status in ("exited", "dead"):
+                raise self._unhealthy(service, *last)
+            return status == "running" and health == "healthy"
+
+        try:
+            wait_for(healthy, f"{service} to be healthy", deadline - time.monotonic(), poll=0.25)
+        except AssertionError:
+            raise self._unhealthy(service, *last) from None
+
+    def _unhealthy(self, service: str, status: str, health: str) -> HarnessError:
+        logs = self("logs", "--no-color", "--tail", "60", check=False)
+        return HarnessError(
+            f"{self.label}: {service} is {status}/{health or 'no health'}:\n"
+            f"{(logs.stdout + logs.stderr)[-6000:]}"
+        )
 
     def network(self) -> tuple[str, str]:
         """(network name, gateway address) of the project's default network."""

@@ -437,6 +437,14 @@ async def post(r: Running, path: str, body: dict[str, Any] | None = None) -> htt
         return await http.post(path, json=body if body is not None else {})
 
 
+@contextlib.asynccontextmanager
+async def raw_open(r: Running) -> AsyncIterator[tuple[ClientConnection, dict[str, Any]]]:
+    """A raw socket past its setup, and its summary once `GET /emulator/sessions` lists it open."""
+    async with raw(r) as ws:
+        await raw_setup(ws)
+        yield ws, await wait_session(r, lambda s: s["open"])
+
+
 async def wait_session(
     r: Running, predicate: Callable[[dict[str, Any]], Any], within: float = TIMEOUT
 ) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Hypothesis strategies both fuzz suites draw from: JSON of any shape, and JSON nested too deep."""
+"""Hypothesis strategies both fuzz suites draw from: methods, paths, JSON of any shape, JSON
+nested too deep."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -19,3 +21,15 @@ deep: st.SearchStrategy[str] = st.integers(min_value=50, max_value=5000).map(
     lambda n: "[" * n + "]" * n
 )
 """An array nested 50 to 5,000 levels deep, as text."""
+
+methods: st.SearchStrategy[str] = st.sampled_from(
+    ("GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "PATCH")
+)
+"""Every HTTP method a route might (wrongly) answer."""
+
+
+def paths(known: Sequence[str], *, prefix: str, alphabet: str) -> st.SearchStrategy[str]:
+    """One of the `known` paths, or `prefix` plus up to 30 characters of `alphabet`."""
+    return st.sampled_from(known) | st.text(alphabet=alphabet, max_size=30).map(
+        lambda p: prefix + p
+    )

@@ -7,9 +7,7 @@ the bot here is a stub that records the `DailyRunnerArguments` the runner would 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -22,11 +20,9 @@ from loguru import logger
 from pipecat.runner.types import DailyRunnerArguments
 
 from bots.daily.rooms import DailyRoomError, DailyRooms
-from bots.daily.routes import DailySessions, install_daily_routes
-from bots.server.app import ServerConfig
+from bots.daily.routes import DailySessions
 from bots.server.assemble import make_app
 from bots.server.identity import LOCAL_USER, mint
-from bots.server.sessions import Limits, SessionBook
 from bots.settings import Settings
 
 SECRET = "daily-test-session-secret-0123456789"
@@ -458,52 +454,6 @@ async def test_server_shutdown_stops_sessions_and_deletes_their_rooms(
     await sessions.aclose()  # what the server does when it stops
     assert bot.cancelled
     assert fake.rooms == {} and len(fake.sent("DELETE", "/rooms")) == 1
-
-
-@pytest.fixture
-def runner_run(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """`pipecat.runner.run` imported without it loading `.env` over the test's environment."""
-    import dotenv
-
-    monkeypatch.setattr(dotenv, "load_dotenv", lambda *args, **kwargs: False)
-    monkeypatch.setenv("ENV", os.environ.get("ENV", "test"))  # restored after the test
-    monkeypatch.delenv("DAILY_API_KEY", raising=False)
-    from pipecat.runner import run
-
-    return run
-
-
-async def test_our_routes_win_over_the_runners_registered_after_them(
-    fake: FakeDaily, runner_run: Any
-) -> None:
-    """Registered first, as `python -m bots -t daily` does, ours answer; the runner's would
-    make a public room (and, with no DAILY_API_KEY in the environment, fail)."""
-    app = FastAPI()
-    bot = StubBot()
-    limits = Limits(max_sessions=4, max_per_client=4)
-    config = ServerConfig(transport="daily", allowed_hosts=["127.0.0.1"], limits=limits)
-    sessions = install_daily_routes(
-        app, daily_settings(fake), bot, config=config, book=SessionBook(limits)
-    )
-    args = argparse.Namespace(transport="daily", dialin=False, ice_servers=None)
-    runner_run._setup_daily_routes(app, args)
-    runner_run._setup_unified_start_route(app, args, {})
-    start_routes = [r for r in app.routes if getattr(r, "path", None) == "/start"]
-    assert len(start_routes) == 2  # both registered; the first one answers
-
-    async with client(app) as http:
-        started = await http.post("/start", json={"transport": "daily", "createDailyRoom": True})
-        redirected = await http.get("/daily")
-        refused = await http.post("/start", json={"transport": "webrtc"})
-    assert started.status_code == 200
-    assert decode_token(started.json()["dailyToken"])["is_owner"] is False
-    assert redirected.status_code == 307 and "?t=" in redirected.headers["location"]
-    assert refused.status_code == 400 and "'daily' only" in refused.json()["detail"]
-    assert [r.json["privacy"] for r in fake.sent("POST", "/rooms")] == ["private", "private"]
-
-    bot.release.set()
-    await sessions.wait()
-    assert fake.rooms == {}
 
 
 # -- who may start a session, and how many ------------------------------------------------------

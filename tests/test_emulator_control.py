@@ -31,6 +31,7 @@ from emulator_helpers import (
     model_text,
     post,
     raw,
+    raw_open,
     raw_setup,
     say_text,
     sessions,
@@ -47,6 +48,7 @@ from google.genai import errors, types
 from emulator.client import http_options
 from emulator.scenario import ScenarioError, load_scenario, parse_scenario
 from emulator.server import Emulator, Running, running
+from testkit.processes import stop_group_async
 
 pytestmark = pytest.mark.emulator
 
@@ -84,7 +86,9 @@ async def test_sessions_list_what_each_connection_did(emulator: Running) -> None
     assert summary["resumed_from"] is None
     assert summary["config"]["modality"] == "TEXT"
     assert summary["config"]["system_instruction"] == "You are Ava, a helpful assistant."
-    assert summary["config"]["tools"] == [{"name": "get_time", "behavior": "BLOCKING"}]
+    assert summary["config"]["tools"] == [
+        {"name": "get_time", "behavior": "BLOCKING", "declared": ""}
+    ]
     assert summary["history"][0] == {
         "role": "user",
         "text": "What time is it in Tokyo?",
@@ -165,9 +169,7 @@ async def test_controls_on_a_closed_session_are_refused(emulator: Running) -> No
 async def test_drop_leaves_the_session_listed_as_closed_without_a_close_frame(
     emulator: Running,
 ) -> None:
-    async with raw(emulator) as ws:
-        await raw_setup(ws)
-        summary = await wait_session(emulator, lambda s: s["open"])
+    async with raw_open(emulator) as (ws, summary):
         assert (await post(emulator, f"/emulator/sessions/{summary['id']}/drop")).is_success
         code, _ = await close_of(ws)
     assert code == 1006
@@ -230,9 +232,7 @@ async def test_bad_control_bodies_are_refused(emulator: Running) -> None:
 async def test_close_from_the_control_api_ends_the_connection_with_that_code(
     emulator: Running,
 ) -> None:
-    async with raw(emulator) as ws:
-        await raw_setup(ws)
-        summary = await wait_session(emulator, lambda s: s["open"])
+    async with raw_open(emulator) as (ws, summary):
         body = {"code": 1011, "reason": "Internal error encountered."}
         response = await post(emulator, f"/emulator/sessions/{summary['id']}/close", body)
         assert response.status_code == 200
@@ -385,7 +385,7 @@ READY = re.compile(r"^ready (https://127\.0\.0\.1:(\d+)) ca=(\S+)$")
 
 @contextlib.asynccontextmanager
 async def cli(*args: str, stderr_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m emulator ...` in its own process group; ended by PID with SIGTERM at the end."""
+    """`python -m emulator ...` in its own process group, which gets SIGTERM at the end."""
     with stderr_path.open("wb") as stderr:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -400,14 +400,7 @@ async def cli(*args: str, stderr_path: Path) -> AsyncIterator[asyncio.subprocess
         try:
             yield proc
         finally:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), 10)
-                except TimeoutError:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    await proc.wait()
+            await stop_group_async(proc)
 
 
 def tail(path: Path) -> str:

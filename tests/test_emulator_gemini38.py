@@ -3,7 +3,9 @@
 Issue 12, point 1: `gemini-3.8-live` and `gemini-3.8-live-extended-thinking` next to
 `gemini-3.1-flash-live-preview`. The 3.8 family answers only in AUDIO, so a test that has the
 model answer on 3.8 runs Piper and carries the speech marker; setups that are refused, and setups
-that are only read, need no answer. Where the models differ, the tests run over all three.
+that are only read, need no answer. Where the models differ, the tests run over all three. How
+the result of a NON_BLOCKING call is scheduled (SILENT, WHEN_IDLE, INTERRUPT) is tested here for
+2.5's native-audio model too, where the function is declared NON_BLOCKING.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from emulator_helpers import (
     MODEL_38,
     MODEL_38_THINKING,
     MODELS_38,
+    NATIVE_AUDIO_MODEL,
     TIME_TOOL,
     audio_config,
     close_of,
@@ -26,6 +29,7 @@ from emulator_helpers import (
     interrupted,
     live,
     model_config,
+    output_transcript,
     post,
     raw,
     recv_json,
@@ -45,7 +49,7 @@ from emulator.server import Running
 pytestmark = pytest.mark.emulator
 
 SPOKEN = pytest.mark.speech
-"""On the 3.8 family the model answers aloud: Piper runs."""
+"""The model answers aloud (on the 3.8 family it always does): Piper runs."""
 
 OVER_THREE_MODELS = [
     pytest.param(MODEL_38, marks=SPOKEN),
@@ -53,6 +57,8 @@ OVER_THREE_MODELS = [
     pytest.param(MODEL),
 ]
 OVER_3_8 = [pytest.param(m, marks=SPOKEN) for m in MODELS_38]
+SCHEDULED_ALOUD = [pytest.param(NATIVE_AUDIO_MODEL, marks=SPOKEN), *OVER_3_8]
+"""The models whose NON_BLOCKING results are scheduled, each answering aloud."""
 
 NOTE_TOOL = types.FunctionDeclaration(
     name="save_note",
@@ -99,6 +105,26 @@ async def in_history(r: Running, session: Any, word: str) -> dict[str, Any]:
 
 async def summary_of(r: Running, session: Any) -> dict[str, Any]:
     return await wait_session(r, lambda s: s["conversation_id"] == session.session_id and s["open"])
+
+
+async def first_call_answered(r: Running, session: Any) -> dict[str, Any]:
+    """The session's summary once its first tool call has been answered (its result taken in)."""
+    return await wait_session(
+        r,
+        lambda s: (
+            s["conversation_id"] == session.session_id
+            and s["tool_calls"][0]["status"] == "answered"
+        ),
+    )
+
+
+def scheduling_config(model: str, modality: str = "AUDIO") -> types.LiveConnectConfig:
+    """A session whose time tool runs NON_BLOCKING, so its result can be scheduled: declared so on
+    2.5 (in `modality`, both transcriptions on for AUDIO); the 3.8 family runs every call so."""
+    if model in MODELS_38:
+        return model_config(model, tools=tools(TIME_TOOL))
+    make = audio_config if modality == "AUDIO" else text_config
+    return make(tools=tools(declared(TIME_TOOL, "NON_BLOCKING")))
 
 
 # ------------------------------------------------------------------ setups refused and accepted
@@ -357,7 +383,9 @@ async def test_a_function_declared_without_behavior_runs_as_the_model_runs_it(
             await session.send_tool_response(function_responses=[answer(call, {"time": "22:15"})])
             later = await box.until(mentions("84"))
     behavior = "NON_BLOCKING" if non_blocking else "BLOCKING"
-    assert summary["config"]["tools"] == [{"name": "get_time", "behavior": behavior}]
+    assert summary["config"]["tools"] == [
+        {"name": "get_time", "behavior": behavior, "declared": ""}
+    ]
     assert [(c["blocking"], c["status"]) for c in summary["tool_calls"]] == [
         (not non_blocking, "pending")
     ]
@@ -383,49 +411,39 @@ async def test_a_function_declared_blocking_holds_the_model_until_its_final_answ
         await session.send_tool_response(function_responses=[answer(call, {"time": "22:15"})])
         later = await box.until(mentions("84"))
     assert said(first) == "" and not any(turn_complete(m) for m in first)
-    assert held["config"]["tools"] == [{"name": "get_time", "behavior": "BLOCKING"}]
+    assert held["config"]["tools"] == [
+        {"name": "get_time", "behavior": "BLOCKING", "declared": "BLOCKING"}
+    ]
     assert [c["blocking"] for c in held["tool_calls"]] == [True]
     assert [t["role"] for t in held["history"]] == ["user", "user"], "held: nothing answered"
     assert first_index(later, mentions("22:15")) < first_index(later, mentions("84"))
 
 
-@SPOKEN
-@pytest.mark.parametrize("model", MODELS_38)
+@pytest.mark.parametrize("model", [NATIVE_AUDIO_MODEL, *OVER_3_8])
 async def test_a_silent_result_is_taken_in_and_not_spoken(emulator: Running, model: str) -> None:
-    async with live(emulator, model_config(model, tools=tools(TIME_TOOL)), model=model) as (
-        session,
-        box,
-    ):
+    config = scheduling_config(model, "TEXT")
+    async with live(emulator, config, model=model) as (session, box):
         await say_text(session, "What time is it in Tokyo?")
         call = tool_call_of(await box.turn())
         silent = types.FunctionResponseScheduling.SILENT
         await session.send_tool_response(
             function_responses=[answer(call, {"time": "22:15"}, scheduling=silent)]
         )
-        await wait_session(
-            emulator,
-            lambda s: (
-                s["conversation_id"] == session.session_id
-                and s["tool_calls"][0]["status"] == "answered"
-            ),
-        )
+        await first_call_answered(emulator, session)
         # Turns are handled in order: anything the result made the model say comes before this.
         await say_text(session, "What is twelve times seven?")
         next_turn = await box.turn()
     assert "22:15" not in said(next_turn)
     assert "84" in said(next_turn)
+    assert not any(turn_complete(m) for m in next_turn[:-1])
 
 
-@SPOKEN
-@pytest.mark.parametrize("model", MODELS_38)
+@pytest.mark.parametrize("model", SCHEDULED_ALOUD)
 async def test_a_when_idle_result_waits_for_the_current_output_to_end(
     realtime_emulator: Running, model: str
 ) -> None:
     r = realtime_emulator
-    async with live(r, model_config(model, tools=tools(TIME_TOOL)), model=model) as (
-        session,
-        box,
-    ):
+    async with live(r, scheduling_config(model), model=model) as (session, box):
         await say_text(session, "What time is it in Tokyo?")
         call = tool_call_of(await box.turn())
         text = "I am still talking about something else."
@@ -438,17 +456,14 @@ async def test_a_when_idle_result_waits_for_the_current_output_to_end(
         busy = head + await box.turn()
         result = await box.until(mentions("22:15"))
     assert said(busy) == text
+    assert output_transcript(busy) == text
     assert not any(interrupted(m) for m in busy + result)
 
 
-@SPOKEN
-@pytest.mark.parametrize("model", MODELS_38)
+@pytest.mark.parametrize("model", SCHEDULED_ALOUD)
 async def test_an_interrupt_result_cuts_in(realtime_emulator: Running, model: str) -> None:
     r = realtime_emulator
-    async with live(r, model_config(model, tools=tools(TIME_TOOL)), model=model) as (
-        session,
-        box,
-    ):
+    async with live(r, scheduling_config(model), model=model) as (session, box):
         await say_text(session, "What time is it in Tokyo?")
         call = tool_call_of(await box.turn())
         await say_text(session, "Tell me a long story about a dragon.")
@@ -458,6 +473,7 @@ async def test_an_interrupt_result_cuts_in(realtime_emulator: Running, model: st
             function_responses=[answer(call, {"time": "22:15"}, scheduling=cut_in)]
         )
         messages = await box.until(mentions("22:15"))
+    assert any(interrupted(m) for m in messages), "INTERRUPT must stop the story first"
     assert first_index(messages, interrupted) < first_index(messages, mentions("22:15"))
 
 
@@ -485,13 +501,7 @@ async def test_intermediate_results_are_taken_in_and_the_final_one_closes_the_ca
             function_responses=[answer(call, {"time": "22:15"}, will_continue=False)]
         )
         final = await box.until(mentions("22:15"))
-        closed = await wait_session(
-            emulator,
-            lambda s: (
-                s["conversation_id"] == session.session_id
-                and s["tool_calls"][0]["status"] == "answered"
-            ),
-        )
+        closed = await first_call_answered(emulator, session)
     assert open_call["tool_calls"][0]["status"] == "pending"
     assert [r["will_continue"] for r in closed["tool_calls"][0]["responses"]] == [True, False]
     assert "22:15" not in said(first) and "22:14" not in said(final)
@@ -564,13 +574,7 @@ async def test_polite_interrupt_holds_an_interrupt_result_until_the_user_has_fin
             function_responses=[answer(call, {"time": "22:15"}, scheduling=cut_in)]
         )
         # The result is taken in (its call answered) before it is spoken or held back.
-        await wait_session(
-            emulator,
-            lambda s: (
-                s["conversation_id"] == session.session_id
-                and s["tool_calls"][0]["status"] == "answered"
-            ),
-        )
+        await first_call_answered(emulator, session)
         marker = "This sentence marks the moment."
         await post(emulator, f"/emulator/sessions/{session.session_id}/say", {"text": marker})
         messages = await box.until(mentions(marker))
@@ -633,7 +637,7 @@ async def test_client_content_with_turn_complete_interrupts_the_model_and_is_ans
             ],
             turn_complete=True,
         )
-        await say_text(session, " ")  # Pipecat's nudge for every 3.x model; gemini-3.1 needs it
+        # No realtime input follows (Pipecat would send a blank text): every model answers.
         messages = await box.until(mentions("84"))
         messages += await box.turn()
         # Answered once: the next turn answers the next question, not the content again.
@@ -647,8 +651,8 @@ async def test_client_content_with_turn_complete_interrupts_the_model_and_is_ans
     assert ["84" in t["text"] for t in model_turns] == [False, True, False]
 
 
-@pytest.mark.parametrize("model", OVER_3_8)
-async def test_on_3_8_client_content_with_turn_complete_is_answered_without_a_nudge(
+@pytest.mark.parametrize("model", OVER_THREE_MODELS)
+async def test_client_content_with_turn_complete_is_answered_without_a_nudge_on_every_model(
     emulator: Running, model: str
 ) -> None:
     async with live(emulator, model_config(model), model=model) as (session, box):

@@ -100,8 +100,8 @@ async def test_pipecat_tags_a_sync_tool_blocking_and_an_async_one_non_blocking_a
         await asyncio.wait_for(task, 10)
     assert opened["model"] == "models/gemini-3.8-live"
     assert opened["config"]["tools"] == [
-        {"name": "get_time", "behavior": "BLOCKING"},
-        {"name": "save_note", "behavior": "NON_BLOCKING"},
+        {"name": "get_time", "behavior": "BLOCKING", "declared": "BLOCKING"},
+        {"name": "save_note", "behavior": "NON_BLOCKING", "declared": "NON_BLOCKING"},
     ]
     time_call, note_call = summary["tool_calls"]
     assert (time_call["name"], time_call["blocking"]) == ("get_time", True)

@@ -1,5 +1,6 @@
 """The JavaScript SDK (`@google/genai` 3.x on Node) talks to the emulator too (issue 3, point 5),
-on gemini-3.1 and gemini-3.8-live (issue 12).
+on gemini-3.1 and on the 3.8 family (issue 12): a spoken answer from each 3.8 model (the thinking
+one at `thinkingLevel` LOW) and a setup 3.8 refuses (TEXT), closed with 1007 and its reason.
 
 It differs from the Python SDK on the wire: the key only in `?key=`, a `//ws/...` path, API
 version v1, camelCase JSON only, permessage-deflate, and it reads server JSON without converting
@@ -40,29 +41,50 @@ const { GoogleGenAI, Modality } = req("@google/genai");
   const finished = new Promise((resolve, reject) => { settle = { resolve, reject }; });
   const timer = setTimeout(() => settle.reject(new Error("no turnComplete in 30 s")), 30000);
   const audio = process.env.MODALITY === "AUDIO";
+  // EXPECT=close: the setup is to be refused; the reply is the close code and reason.
+  const expectClose = process.env.EXPECT === "close";
   let audioBytes = 0;
-  const session = await ai.live.connect({
+  let interactionStatus = null;
+  const config = audio
+    ? { responseModalities: [Modality.AUDIO], outputAudioTranscription: {} }
+    : { responseModalities: [Modality.TEXT] };
+  const thinkingLevel = process.env.THINKING_LEVEL;
+  if (thinkingLevel) config.thinkingConfig = { thinkingLevel };
+  const connecting = ai.live.connect({
     model: process.env.MODEL,
-    config: audio
-      ? { responseModalities: [Modality.AUDIO], outputAudioTranscription: {} }
-      : { responseModalities: [Modality.TEXT] },
+    config,
     callbacks: {
       onmessage: (m) => {
+        if (expectClose && m.setupComplete) settle.reject(new Error("the setup was accepted"));
         for (const part of m.serverContent?.modelTurn?.parts ?? []) {
           text += part.text ?? "";
           audioBytes += part.inlineData ? Buffer.from(part.inlineData.data, "base64").length : 0;
         }
         text += m.serverContent?.outputTranscription?.text ?? "";
-        if (m.serverContent?.turnComplete) settle.resolve();
+        if (m.serverContent?.turnComplete) {
+          interactionStatus = m.serverContent.interactionStatus ?? null;
+          settle.resolve({ text, audioBytes, interactionStatus });
+        }
       },
       onerror: (e) => settle.reject(new Error("WebSocket error: " + (e.message ?? e))),
-      onclose: (e) => settle.reject(new Error(`closed early: ${e.code} ${e.reason}`)),
+      onclose: (e) => expectClose
+        ? settle.resolve({ closeCode: e.code, closeReason: e.reason })
+        : settle.reject(new Error(`closed early: ${e.code} ${e.reason}`)),
     },
   });
+  if (expectClose) {
+    // connect() waits for setupComplete: a refused setup makes it throw, after onclose.
+    const connectError = await connecting.then(() => null, (e) => String(e.message ?? e));
+    const reply = await finished;
+    clearTimeout(timer);
+    console.log(JSON.stringify({ ...reply, connectError }));
+    process.exit(0);
+  }
+  const session = await connecting;
   session.sendRealtimeInput({ text: "What is twelve times seven?" });
-  await finished;
+  const reply = await finished;
   clearTimeout(timer);
-  console.log(JSON.stringify({ text, audioBytes }));
+  console.log(JSON.stringify(reply));
   session.close();
   process.exit(0);
 })().catch((e) => { console.error(String(e && e.stack || e)); process.exit(1); });
@@ -126,8 +148,11 @@ def js_sdk() -> str:
     return ensure_sdk()
 
 
-async def run_script(r: Running, tmp_path: Path, model: str, modality: str) -> dict[str, Any]:
-    """Run the script under Node against the emulator; its reply as JSON."""
+async def run_script(
+    r: Running, tmp_path: Path, model: str, modality: str, **options: str
+) -> dict[str, Any]:
+    """Run the script under Node against the emulator; its reply as JSON. ``options``:
+    ``THINKING_LEVEL`` (sent as `thinkingConfig.thinkingLevel`), ``EXPECT="close"``."""
     script = tmp_path / "live.cjs"
     script.write_text(SCRIPT, encoding="utf-8")
     env = {
@@ -137,6 +162,7 @@ async def run_script(r: Running, tmp_path: Path, model: str, modality: str) -> d
         "BASE_URL": r.base_url,
         "MODEL": model,
         "MODALITY": modality,
+        **options,
     }
     node = shutil.which("node")
     assert node
@@ -186,3 +212,32 @@ async def test_the_javascript_sdk_gets_a_spoken_answer_from_gemini_3_8_live(
     summary = await wait_session(emulator, lambda s: s["frames"].get("text") == 1)
     assert summary["model"] == "models/gemini-3.8-live"
     assert summary["config"]["modality"] == "AUDIO"
+
+
+async def test_the_javascript_sdk_sees_a_text_setup_on_gemini_3_8_live_closed_with_1007_naming_it(
+    emulator: Running, js_sdk: str, tmp_path: Path
+) -> None:
+    reply = await run_script(emulator, tmp_path, "gemini-3.8-live", "TEXT", EXPECT="close")
+    assert reply["closeCode"] == 1007, reply
+    reason = reply["closeReason"]
+    assert reason.startswith("responseModalities TEXT ") and "models/gemini-3.8-live" in reason
+    # @google/genai 3.x's connect() waits for setupComplete, so it fails too, with both.
+    error = reply["connectError"]
+    assert error is None or ("1007" in error and reason in error), error
+    summary = await wait_session(emulator, lambda s: s["close_code"] is not None)
+    assert (summary["close_code"], summary["close_reason"]) == (1007, reason)
+    assert summary["history"] == [], "refused before any turn"
+
+
+@pytest.mark.speech
+async def test_the_javascript_sdk_gets_a_spoken_answer_from_the_thinking_model_at_level_low(
+    emulator: Running, js_sdk: str, tmp_path: Path
+) -> None:
+    model = "gemini-3.8-live-extended-thinking"
+    reply = await run_script(emulator, tmp_path, model, "AUDIO", THINKING_LEVEL="LOW")
+    assert reply["text"] == "12 times 7 is 84."
+    assert reply["audioBytes"] > 24000, "about a second of 24 kHz speech, at least"
+    assert reply["interactionStatus"] == "IDLE", "the thinking model says its turn is over"
+    summary = await wait_session(emulator, lambda s: s["frames"].get("text") == 1)
+    assert summary["model"] == f"models/{model}"
+    assert summary["config"]["thinking"] == {"thinking_level": "LOW"}

@@ -46,8 +46,8 @@ def test_the_load_answer_is_rendered_into_the_synthesizer_cache_before_any_turn(
     render_load_answer()
     answer = brain.respond(LOAD_TRANSCRIPT, [], history=[], system_instruction="", image=None)
     assert isinstance(answer, brain.Say) and answer.text == GREETING
-    cache = Synthesizer.shared()._cache
-    assert all(cache.get(sentence) for sentence in split_sentences(GREETING))
+    synthesizer = Synthesizer.shared()
+    assert all(synthesizer.cached(sentence) for sentence in split_sentences(GREETING))
 
 
 def test_the_load_flag_is_off_unless_asked_for() -> None:

@@ -8,8 +8,10 @@ ways production does: goAway then close, or an abrupt drop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from emulator_helpers import (
     model_text,
     post,
     raw,
+    raw_open,
     raw_setup,
     raw_turn_complete,
     recv_json,
@@ -68,6 +71,22 @@ async def first_turn(r: Running) -> tuple[str, str]:
     return conversation, latest
 
 
+@contextlib.asynccontextmanager
+async def resumed_at_setup(r: Running) -> AsyncIterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """A resumable session that had one exchange and closed, resumed with the handle it was sent
+    at setup (before that exchange). Yields (conversation, the first connection's summary once
+    closed, the resumed connection's summary once open) while the resumed connection is open."""
+    async with live(r, resumable()) as (session, box):
+        at_setup = handles(await box.until(lambda m: m.session_resumption_update))[-1]
+        await say_text(session, "What is twelve times seven?")
+        await box.turn()
+        conversation = session.session_id
+    first = await closed(r, conversation)
+    async with live(r, resumable(at_setup)):
+        resumed = await wait_session(r, lambda s: s["resumed_from"] == at_setup and s["open"])
+        yield conversation, first, resumed
+
+
 async def test_resumption_handles_are_sent_at_setup_and_after_each_turn(emulator: Running) -> None:
     async with live(emulator, resumable()) as (session, box):
         first = await box.until(lambda m: m.session_resumption_update)
@@ -105,16 +124,8 @@ async def test_a_valid_handle_continues_the_same_conversation(emulator: Running)
 async def test_an_older_handle_restores_the_conversation_as_it_was_when_issued(
     emulator: Running,
 ) -> None:
-    async with live(emulator, resumable()) as (session, box):
-        at_setup = handles(await box.until(lambda m: m.session_resumption_update))[-1]
-        await say_text(session, "What is twelve times seven?")
-        await box.turn()
-        conversation = session.session_id
-    await closed(emulator, conversation)
-    async with live(emulator, resumable(at_setup)) as (session, box):
-        summary = await wait_session(
-            emulator, lambda s: s["resumed_from"] == at_setup and s["open"]
-        )
+    async with resumed_at_setup(emulator) as (conversation, _, summary):
+        pass
     # The handle stood for an empty conversation: the turn after it is not restored.
     assert summary["conversation_id"] == conversation
     assert summary["history"] == []
@@ -146,9 +157,7 @@ async def test_a_resume_while_the_earlier_socket_is_open_is_refused_with_1011(
 async def test_go_away_from_the_control_api_arrives_and_the_socket_closes_after_it(
     emulator: Running,
 ) -> None:
-    async with raw(emulator) as ws:
-        await raw_setup(ws)
-        summary = await wait_session(emulator, lambda s: s["open"])
+    async with raw_open(emulator) as (ws, summary):
         sent = time.monotonic()
         response = await post(
             emulator, f"/emulator/sessions/{summary['id']}/goaway", {"time_left_s": 0.5}
@@ -226,16 +235,7 @@ async def test_the_session_summary_lists_the_handles_issued_on_the_connection_ol
 async def test_what_a_connection_said_stays_in_its_summary_after_a_resume_drops_it(
     emulator: Running,
 ) -> None:
-    async with live(emulator, resumable()) as (session, box):
-        at_setup = handles(await box.until(lambda m: m.session_resumption_update))[-1]
-        await say_text(session, "What is twelve times seven?")
-        await box.turn()
-        conversation = session.session_id
-    first = await closed(emulator, conversation)
-    async with live(emulator, resumable(at_setup)) as (session, _box):
-        resumed = await wait_session(
-            emulator, lambda s: s["resumed_from"] == at_setup and s["open"]
-        )
+    async with resumed_at_setup(emulator) as (_, first, resumed):
         earlier = await wait_session(emulator, lambda s: s["id"] == first["id"])
     assert resumed["history"] == [] and resumed["spoken"] == []
     assert earlier["history"] == [], "the resume dropped the turn from the conversation"

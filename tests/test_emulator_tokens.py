@@ -47,6 +47,14 @@ def token_client(r: Running, token: types.AuthToken) -> genai.Client:
     return sdk_client(r, api_key=token.name, api_version="v1alpha")
 
 
+async def refusal(r: Running, client: genai.Client) -> errors.APIError:
+    """The error a connection with `client` is refused with (failing if it is accepted)."""
+    with pytest.raises(errors.APIError) as refused:
+        async with live(r, client=client):
+            pass
+    return refused.value
+
+
 async def test_the_sdk_creates_a_token_and_connects_with_it(emulator: Running) -> None:
     token = await make_token(emulator, uses=1)
     assert token.name and token.name.startswith("auth_tokens/")
@@ -63,11 +71,9 @@ async def test_a_token_with_one_use_opens_one_new_session(emulator: Running) -> 
     client = token_client(emulator, token)
     async with live(emulator, client=client):
         pass
-    with pytest.raises(errors.APIError) as refused:
-        async with live(emulator, client=client):
-            pass
-    assert refused.value.code == 1008
-    assert "no uses left" in str(refused.value)
+    refused = await refusal(emulator, client)
+    assert refused.code == 1008
+    assert "no uses left" in str(refused)
 
 
 async def test_a_token_with_zero_uses_has_no_limit(emulator: Running) -> None:
@@ -100,22 +106,18 @@ async def test_resuming_with_a_token_does_not_spend_a_use(emulator: Running) -> 
 
 async def test_an_expired_token_is_refused(emulator: Running) -> None:
     token = await make_token(emulator, expire_time=now() - dt.timedelta(seconds=1))
-    with pytest.raises(errors.APIError) as refused:
-        async with live(emulator, client=token_client(emulator, token)):
-            pass
-    assert refused.value.code == 1008
-    assert "expired" in str(refused.value)
+    refused = await refusal(emulator, token_client(emulator, token))
+    assert refused.code == 1008
+    assert "expired" in str(refused)
 
 
 async def test_a_token_past_its_new_session_time_is_refused(emulator: Running) -> None:
     token = await make_token(
         emulator, uses=5, new_session_expire_time=now() - dt.timedelta(seconds=1)
     )
-    with pytest.raises(errors.APIError) as refused:
-        async with live(emulator, client=token_client(emulator, token)):
-            pass
-    assert refused.value.code == 1008
-    assert "new sessions" in str(refused.value)
+    refused = await refusal(emulator, token_client(emulator, token))
+    assert refused.code == 1008
+    assert "new sessions" in str(refused)
 
 
 async def test_locked_fields_override_what_the_client_asks_for(emulator: Running) -> None:

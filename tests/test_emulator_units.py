@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import re
 import ssl
 from pathlib import Path
 
 import httpx
 import pytest
+from conftest import imported_modules
 
 import emulator
 from emulator import actions
@@ -135,28 +135,20 @@ def test_a_bad_action_is_refused_with_a_reason_that_names_it(
         actions.parse_action(kind, fields)
 
 
-def _imports(path: Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return found
-
-
 def test_the_session_reaches_the_server_only_through_the_registry() -> None:
     package = Path(emulator.__file__).parent
     for path in sorted((package / "session").glob("*.py")):
-        assert not any(m.startswith("emulator.server") for m in _imports(path)), path.name
-    assert not any(m.startswith("emulator.session") for m in _imports(package / "registry.py"))
-    assert not any(m.startswith("emulator.brain") for m in _imports(package / "state.py"))
+        assert not any(m.startswith("emulator.server") for m in imported_modules(path)), path.name
+    assert not any(
+        m.startswith("emulator.session") for m in imported_modules(package / "registry.py")
+    )
+    assert not any(m.startswith("emulator.brain") for m in imported_modules(package / "state.py"))
 
 
 def test_the_emulator_imports_nothing_from_pipecat_or_the_bots() -> None:
     package = Path(emulator.__file__).parent
     for path in sorted(package.rglob("*.py")):
-        imported = _imports(path)
+        imported = imported_modules(path)
         assert not any(m.split(".")[0] in ("pipecat", "bots") for m in imported), path
 
 

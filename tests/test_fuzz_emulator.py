@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets.asyncio.client
-from fuzz_strategies import deep, json_values
+from fuzz_strategies import deep, json_values, methods, paths
 from google import genai
 from google.genai import types
 from hypothesis import HealthCheck, given, settings
@@ -60,7 +60,6 @@ PATHS = (
     WS_PATH,
     "/",
 )
-METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "PATCH")
 MODELS = ("gemini-3.1-flash-live-preview", "gemini-3.8-live", "gemini-3.8-live-extended-thinking")
 EMULATOR = (sys.executable, "-m", "emulator", "--no-warm", "--pace", "0")
 READY = re.compile(r"^ready (https://127\.0\.0\.1:\d+) ca=(\S+)$")
@@ -309,9 +308,8 @@ def open_session_id(served: Served, held: contextlib.ExitStack) -> str:
 
 
 @given(
-    method=st.sampled_from(METHODS),
-    path=st.sampled_from(PATHS)
-    | st.text(alphabet="/abcemulator.%?=&", max_size=30).map(lambda p: "/emulator/" + p),
+    method=methods,
+    path=paths(PATHS, prefix="/emulator/", alphabet="/abcemulator.%?=&"),
     key=keys,
     extra=headers,
     body=bodies,

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import AUDIO_DIR
-from fuzz_strategies import deep, json_values
+from fuzz_strategies import deep, json_values, methods, paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,7 +47,6 @@ PATHS = (
     "/healthz",
     "/readyz",
 )
-METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS", "HEAD")
 
 start_like = st.fixed_dictionaries(
     {},
@@ -141,9 +140,8 @@ def session_id(http: httpx.Client, token: str) -> str:
 
 
 @given(
-    method=st.sampled_from(METHODS),
-    path=st.sampled_from(PATHS)
-    | st.text(alphabet="/abc.%?=&#", max_size=30).map(lambda p: "/" + p),
+    method=methods,
+    path=paths(PATHS, prefix="/", alphabet="/abc.%?=&#"),
     header_values=headers,
     body=bodies,
 )

@@ -4,7 +4,6 @@ logged while it lasts, with what the loop was running, and again when it ends, w
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from loguru import logger
@@ -13,14 +12,6 @@ from bots.server.loop_watch import LoopWatch
 from testkit.waiting import until
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def warnings() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
-    yield lines
-    logger.remove(sink)
 
 
 def parse_a_huge_document(reported: threading.Event) -> None:

@@ -12,7 +12,6 @@ process group. Every wait is on a condition, with a bound.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -30,7 +29,7 @@ from docker_harness import apt_install
 
 from testkit.bot_server import BotServer, bot_server
 from testkit.processes import HarnessError, free_port, proc_of, record, stop_group
-from testkit.waiting import wait_for
+from testkit.waiting import until_async, wait_for
 from testkit.webrtc.client import WebRTCClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -144,14 +143,20 @@ async def until_query(
     http: httpx.AsyncClient, promql: str, ok: Callable[[float], bool], what: str
 ) -> float:
     """Query until `promql` has a value that is `ok` (bounded); that value."""
-    deadline = time.monotonic() + QUERY_WITHIN
-    while True:
+    value: float | None = None
+
+    async def settled() -> tuple[float] | None:
+        """The value, boxed so that an `ok` 0 counts as found; None to query again."""
+        nonlocal value
         value = await query(http, promql)
-        if value is not None and ok(value):
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{promql} was {value} after {QUERY_WITHIN:g} s, not {what}")
-        await asyncio.sleep(0.2)  # polling interval: a scrape is a second apart
+        return (value,) if value is not None and ok(value) else None
+
+    try:
+        # Polling every 0.2 s: a scrape is a second apart.
+        (found,) = await until_async(settled, f"{promql} to be {what}", QUERY_WITHIN, poll=0.2)
+    except AssertionError:
+        raise AssertionError(f"{promql} was {value} after {QUERY_WITHIN:g} s, not {what}") from None
+    return found
 
 
 async def at_least(http: httpx.AsyncClient, promql: str, least: float) -> float:

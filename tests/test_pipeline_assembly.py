@@ -34,6 +34,7 @@ from bots.settings import Settings
 from bots.tools import NotesStore, make_notes_tools
 from emulator.certs import ensure_certs
 from processors.tool_calls import ToolCallProcessor
+from toolcalls.spec import tool_options_of
 
 pytestmark = pytest.mark.unit
 
@@ -199,6 +200,28 @@ def test_a_non_blocking_tool_runs_blocking_on_a_model_without_it(tmp_path: Path)
     assert adapt_tools(tools, "gemini-2.5-flash-native-audio-preview-12-2025") == tools
 
 
+def test_every_tool_runs_non_blocking_on_a_model_that_takes_no_blocking_declaration(
+    tmp_path: Path, log: list[str]
+) -> None:
+    tools = make_notes_tools(NotesStore(tmp_path / "notes.sqlite"), "u")
+    adapted = adapt_tools(tools, "gemini-3.8-live-extended-thinking")
+    # Registered NON_BLOCKING, Pipecat declares each one so (the emulator test shows the wire).
+    assert [tool_options_of(t).cancel_on_interruption for t in adapted] == [False] * len(tools)
+    remember = next(t for t in tools if t.__name__ == "remember_note")
+    assert remember in adapted, "a tool that already runs NON_BLOCKING is passed as it is"
+    changed = [t.__name__ for t in tools if t is not remember]
+    logged = [n for n in changed if any(f"{n} runs as a NON_BLOCKING tool" in m for m in log)]
+    assert changed and logged == changed, log
+    assert [t.__name__ for t in adapted] == [t.__name__ for t in tools]
+    for tool, wrapped in zip(tools, adapted, strict=True):
+        assert tool_options_of(wrapped).timeout_secs == tool_options_of(tool).timeout_secs
+        assert (
+            DirectFunctionWrapper(wrapped).to_function_schema().to_default_dict()
+            == DirectFunctionWrapper(tool).to_function_schema().to_default_dict()
+        )
+    assert adapt_tools(tools, "gemini-3.8-live") == tools, "BLOCKING is declared there"
+
+
 def test_the_vision_bot_asks_the_transport_for_camera_and_screen(tmp_path: Path) -> None:
     params = transport_params(vision=True)
     webrtc_params = params["webrtc"]()
@@ -221,7 +244,7 @@ def test_the_user_id_comes_from_the_client_body_or_defaults() -> None:
 
 
 def test_a_session_loads_no_turn_model_since_gemini_detects_turns_on_its_server(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pipecat's default stop strategy would load Smart Turn's ONNX model for every session.
     from pipecat.turns.user_start import VADUserTurnStartStrategy
@@ -229,9 +252,19 @@ def test_a_session_loads_no_turn_model_since_gemini_detects_turns_on_its_server(
         SpeechTimeoutUserTurnStopStrategy,
         TurnAnalyzerUserTurnStopStrategy,
     )
+    from pipecat.turns.user_turn_controller import UserTurnController
 
-    assembled = build_assistant(settings_for(tmp_path), webrtc())
-    controller = assembled.aggregators.user()._user_turn_controller
+    # The user aggregator keeps its controller private: see it as it is built instead.
+    built: list[UserTurnController] = []
+    construct = UserTurnController.__init__
+
+    def recorded(self: UserTurnController, *args: Any, **kwargs: Any) -> None:
+        construct(self, *args, **kwargs)
+        built.append(self)
+
+    monkeypatch.setattr(UserTurnController, "__init__", recorded)
+    build_assistant(settings_for(tmp_path), webrtc())
+    (controller,) = built  # the session's one user aggregator
     stop = controller.user_turn_strategies.stop or []
     assert [type(s) for s in stop] == [SpeechTimeoutUserTurnStopStrategy]
     start = controller.user_turn_strategies.start or []

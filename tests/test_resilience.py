@@ -49,9 +49,8 @@ pytestmark = [pytest.mark.emulator, pytest.mark.timeout(120)]
 MODELS = ("gemini-3.8-live", "gemini-3.1-flash-live-preview")
 on_both_models = pytest.mark.parametrize("model", MODELS)
 """The goAway, drop and resume tests run on both live models: on 3.8 (the default) Pipecat
-declares the test's tools BLOCKING, on 3.1 every call blocks; a history seeded into a fresh
-session is answered at once on 3.8 and at the next realtime input on 3.1. The other tests run on
-the default model."""
+declares the test's tools BLOCKING, on 3.1 every call blocks. The other tests run on the default
+model."""
 QUICK_RETRIES = {"reconnect_base_delay_secs": 0.05, "reconnect_max_delay_secs": 0.4}
 
 

@@ -33,8 +33,9 @@ from bots import lifecycle
 from bots.emulator_process import EmulatorProcess, start_emulator
 from bots.server.identity import mint
 from bots.web import DIST_DIR
-from testkit.bot_server import BotServer, clean_env, start_bot, stopped_at_exit
+from testkit.bot_server import BotServer, EmulatorControl, clean_env, start_bot, stopped_at_exit
 from testkit.processes import Proc, free_port
+from testkit.waiting import until
 from testkit.webrtc.client import RTVIMessage, WebRTCClient
 from transcripts import Transcript, list_sessions, load_session
 
@@ -181,16 +182,19 @@ async def wait_for_transcript(
     folder: Path, *, ended: bool, timeout: float = STOP_TIMEOUT
 ) -> Transcript:
     """The newest session in `folder`, once it has ended (if `ended`)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def newest() -> Transcript | None:
         sessions = list_sessions(folder)
-        if sessions:
-            transcript = load_session(folder, sessions[-1].session_id)
-            if not ended or transcript.ended is not None:
-                return transcript
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {'ended ' if ended else ''}transcript in {folder}: {sessions}")
-        await asyncio.sleep(0.1)  # polling interval
+        if not sessions:
+            return None
+        transcript = load_session(folder, sessions[-1].session_id)
+        return transcript if not ended or transcript.ended is not None else None
+
+    what = f"an {'ended ' if ended else ''}transcript in {folder}"
+    try:
+        return await until(newest, what, timeout, poll=0.1)
+    except AssertionError as exc:
+        pytest.fail(f"{exc}: {list_sessions(folder)}")
 
 
 def assert_spoken_answer(turn: Turn) -> None:
@@ -285,9 +289,10 @@ def test_the_root_redirects_to_the_client_page(bot: BotServer) -> None:
 
 
 async def test_a_spoken_question_gets_the_time_from_its_tool_and_after_a_renegotiation_12x7_is_84(
-    either_model_bot: BotServer,
+    either_model_bot: BotServer, request: pytest.FixtureRequest
 ) -> None:
     bot = either_model_bot
+    since = time.time()
     async with WebRTCClient(bot.base_url) as client:
         await client.connect()
 
@@ -312,6 +317,13 @@ async def test_a_spoken_question_gets_the_time_from_its_tool_and_after_a_renegot
             f"\nturn latency (end of user audio → first bot audio): "
             f"time tool {first.latency:.2f} s, calculator {second.latency:.2f} s"
         )
+    # The model that answered is the one asked for: for the run command with no GEMINI_MODEL,
+    # the default, gemini-3.8-live.
+    with contextlib.closing(EmulatorControl(bot)) as control:
+        seen = control.sessions(since)
+    model = f"models/{request.node.callspec.params['either_model_bot']}"
+    assert seen and {s["model"] for s in seen} == {model}, [s["model"] for s in seen]
+    assert any("Tokyo" in t["text"] for s in seen for t in s["history"]), seen
     # The browser left: the session's transcript is on disk, whole and marked ended.
     transcript = await wait_for_transcript(bot.data_dir / "transcripts", ended=True)
     users = [t.text for t in transcript.user_turns]
@@ -391,7 +403,8 @@ async def test_a_second_stop_signal_stops_at_once(tmp_path: Path) -> None:
             ended = await client.say(AUDIO_DIR / "long_story.wav")
             await client.wait_for_bot_audio(after=ended, timeout=TURN_TIMEOUT)
             os.killpg(run.process.pid, signal.SIGTERM)
-            await asyncio.sleep(0.2)  # the first signal is being handled: now press Ctrl-C
+            # The first signal is being handled (the sessions are ending): now press Ctrl-C.
+            await until(lambda: "stopping: ending" in run.output(), "the graceful stop", poll=0.05)
             signalled = time.monotonic()
             os.killpg(run.process.pid, signal.SIGINT)
             await asyncio.to_thread(run.process.wait, STOP_TIMEOUT)
@@ -479,16 +492,22 @@ async def test_a_session_that_fails_leaks_neither_the_key_nor_the_token_anywhere
         assert not [text for text in seen if secret in text], secret[:12]
 
 
-def test_a_setting_the_model_refuses_stops_the_bot_with_one_line(tmp_path: Path) -> None:
-    result = subprocess.run(
+def run_until_refused(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bots` with `settings` it refuses before serving: its exit code and output."""
+    return subprocess.run(
         [sys.executable, "-m", "bots", "--host", "127.0.0.1", "--port", str(free_port())],
         cwd=tmp_path,
-        env=clean_env(DATA_DIR=str(tmp_path / "data"), THINKING_LEVEL="low"),
+        env=clean_env(DATA_DIR=str(tmp_path / "data"), **settings),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=60,
+        start_new_session=True,
     )
+
+
+def test_a_setting_the_model_refuses_stops_the_bot_with_one_line(tmp_path: Path) -> None:
+    result = run_until_refused(tmp_path, THINKING_LEVEL="low")
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [
         "THINKING_LEVEL: gemini-3.8-live takes no thinking level; unset it, or set "
@@ -498,16 +517,7 @@ def test_a_setting_the_model_refuses_stops_the_bot_with_one_line(tmp_path: Path)
 
 
 def test_a_bad_setting_exits_with_code_2_and_names_the_variable(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bots", "--host", "127.0.0.1", "--port", str(free_port())],
-        cwd=tmp_path,
-        env=clean_env(DATA_DIR=str(tmp_path / "data"), RESPONSE_MODALITY="VIDEO"),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        start_new_session=True,
-    )
+    result = run_until_refused(tmp_path, RESPONSE_MODALITY="VIDEO")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "RESPONSE_MODALITY" in result.stderr
     assert "Traceback" not in result.stderr

@@ -153,8 +153,30 @@ def test_silence_durations_outside_zero_to_ten_seconds_are_refused(value: int) -
             "transcript gives the text); unset it, or set "
             "GEMINI_MODEL=gemini-3.1-flash-live-preview for TEXT spoken by Piper",
         ),
+        (
+            {
+                "GEMINI_MODEL": "gemini-3.8-live-extended-thinking",
+                "ENABLE_AFFECTIVE_DIALOG": "true",
+            },
+            "ENABLE_AFFECTIVE_DIALOG: gemini-3.8-live-extended-thinking has no affective dialog "
+            "(removed from its API); unset it",
+        ),
+        (
+            {"GEMINI_MODEL": "gemini-3.8-live-extended-thinking", "PROACTIVE_AUDIO": "false"},
+            "PROACTIVE_AUDIO: gemini-3.8-live-extended-thinking always listens proactively and "
+            "refuses false; unset it",
+        ),
     ],
-    ids=["thinking", "text", "affective", "proactive-off", "minimal-thinking", "thinking-text"],
+    ids=[
+        "thinking",
+        "text",
+        "affective",
+        "proactive-off",
+        "minimal-thinking",
+        "thinking-text",
+        "thinking-affective",
+        "thinking-proactive-off",
+    ],
 )
 def test_a_setting_the_model_refuses_stops_with_one_line_naming_it(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], line: str

@@ -96,10 +96,17 @@ def test_anything_that_is_not_arithmetic_is_refused(expression: str) -> None:
     assert refusal(expression) == DISALLOWED
 
 
+def timed_refusal(expression: str) -> tuple[str, float]:
+    """The refusal's message, and the CPU time this thread spent on it: a busy machine slows the
+    refusal down, but cannot add to that time."""
+    started = time.thread_time()
+    message = refusal(expression)
+    return message, time.thread_time() - started
+
+
 def test_a_power_tower_is_refused_fast_instead_of_hanging() -> None:
-    started = time.perf_counter()
-    message = refusal("9**9**9")
-    assert time.perf_counter() - started < 0.1
+    message, cpu_seconds = timed_refusal("9**9**9")
+    assert cpu_seconds < 0.1
     assert "too large" in message
 
 
@@ -107,9 +114,9 @@ def test_a_power_tower_is_refused_fast_instead_of_hanging() -> None:
     "expression", ["10**10**10", "2**2**2**2**2", "9^9^9", "(10**60) * (10**60)", "10 ** 101"]
 )
 def test_results_beyond_a_googol_are_refused_fast(expression: str) -> None:
-    started = time.perf_counter()
-    assert "too large" in refusal(expression)
-    assert time.perf_counter() - started < 0.1
+    message, cpu_seconds = timed_refusal(expression)
+    assert "too large" in message
+    assert cpu_seconds < 0.1
 
 
 def test_powers_of_one_and_zero_are_fine_whatever_the_exponent() -> None:

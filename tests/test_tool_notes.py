@@ -1,6 +1,8 @@
 """The notes tools: per-user SQLite storage, privacy, and what Pipecat sees of the tools."""
 
 import asyncio
+import contextlib
+import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,8 +164,10 @@ def test_the_data_folder_is_0700_and_the_database_files_are_0600(
         assert stat.S_IMODE(side_file.stat().st_mode) == 0o600, side_file.name
 
 
-def test_the_database_uses_write_ahead_logging(store: NotesStore) -> None:
-    mode = store._conn.execute("PRAGMA journal_mode").fetchone()[0]
+def test_the_database_uses_write_ahead_logging(store: NotesStore, db_path: Path) -> None:
+    # The journal mode is the file's: a connection of our own sees what the store set.
+    with contextlib.closing(sqlite3.connect(db_path)) as connection:
+        mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
 
 

@@ -24,7 +24,7 @@ from pipecat.services.google.gemini_live.llm import (
 
 from bots.gemini_live.options import StageOptions
 from bots.gemini_live.service import GeminiLiveStage
-from bots.models import default_thinking_level
+from bots.models import default_thinking_level, takes_blocking_tools
 from bots.settings import Settings
 from emulator.client import http_options as emulator_http_options
 from toolcalls.spec import tool_options_of
@@ -60,29 +60,45 @@ def takes_non_blocking_tools(model: str) -> bool:
 
 
 def adapt_tools(tools: Sequence[Callable[..., Any]], model: str) -> list[Callable[..., Any]]:
-    """Run NON_BLOCKING tools as blocking ones on models without NON_BLOCKING, with one log line.
+    """Register each tool the way the model runs it, so its declaration says so; one log line
+    for each tool changed.
 
-    Pipecat 1.14 pushes an error for a `cancel_on_interruption=False` tool on Gemini 3.0-3.7, which
-    a user would see in the browser; the tool works fine as a blocking call, so it runs as one.
+    Pipecat declares a `cancel_on_interruption=False` tool NON_BLOCKING and, where NON_BLOCKING
+    is the default and BLOCKING is accepted (gemini-3.8-live), every other tool BLOCKING.
+
+    - On a model without NON_BLOCKING (Gemini 3.0-3.7) Pipecat 1.14 pushes an error for a
+      NON_BLOCKING tool, which a user would see in the browser; the tool works fine as a
+      blocking call, so it runs as one.
+    - On a model that accepts no BLOCKING declaration (the extended-thinking model) Pipecat
+      leaves the other tools untagged (and warns that they will not pause the conversation).
+      Here we differ: they run NON_BLOCKING, as the model runs every call, so each declaration
+      says NON_BLOCKING; their calls are then not cancelled by an interruption and their
+      results are spoken WHEN_IDLE, as for any NON_BLOCKING tool.
     """
-    if takes_non_blocking_tools(model):
-        return list(tools)
-    adapted: list[Callable[..., Any]] = []
-    for tool in tools:
-        declared = tool_options_of(tool)
-        if declared.cancel_on_interruption:
-            adapted.append(tool)
-            continue
-        logger.info(f"{model} has no NON_BLOCKING tools: {tool.__name__} runs as a blocking tool")
+    if not takes_non_blocking_tools(model):
+        why = f"{model} has no NON_BLOCKING tools"
+        return [_registered(tool, non_blocking=False, why=why) for tool in tools]
+    if not takes_blocking_tools(model):
+        why = f"{model} accepts no BLOCKING declaration"
+        return [_registered(tool, non_blocking=True, why=why) for tool in tools]
+    return list(tools)
 
-        @functools.wraps(tool)
-        async def blocking(*args: Any, __tool: Any = tool, **kwargs: Any) -> Any:
-            return await __tool(*args, **kwargs)
 
-        adapted.append(
-            tool_options(blocking, cancel_on_interruption=True, timeout_secs=declared.timeout_secs)
-        )
-    return adapted
+def _registered(tool: Callable[..., Any], *, non_blocking: bool, why: str) -> Callable[..., Any]:
+    """``tool`` itself when it already runs as asked; else a wrapper with the other option."""
+    declared = tool_options_of(tool)
+    if declared.cancel_on_interruption is not non_blocking:
+        return tool
+    kind = "NON_BLOCKING" if non_blocking else "blocking"
+    logger.info(f"{why}: {tool.__name__} runs as a {kind} tool")
+
+    @functools.wraps(tool)
+    async def adapted(*args: Any, __tool: Any = tool, **kwargs: Any) -> Any:
+        return await __tool(*args, **kwargs)
+
+    return tool_options(
+        adapted, cancel_on_interruption=not non_blocking, timeout_secs=declared.timeout_secs
+    )
 
 
 def _vad_params(settings: Settings) -> GeminiVADParams | None:

@@ -33,8 +33,6 @@ class Inbound:
         self._ctx = ctx
         self._media = media
         self._speaker = speaker
-        # gemini-3.1 answers client content only at the next realtime input.
-        self._inference_requested = False
 
     async def receive(self) -> None:
         """Handle client messages in order until the client closes.
@@ -115,25 +113,20 @@ class Inbound:
             await self._media.stream_end()
 
     async def _text(self, body: dict[str, Any]) -> None:
-        """Typed text is a turn of its own; a blank one, or any input after seeded history,
-        asks for an answer to the history."""
+        """Typed text is a turn of its own; a blank one, while the model is not talking, asks
+        for an answer to the history (Pipecat's nudge after client content: nothing new)."""
         events = self._ctx.events
         text = body.get("text")
-        if text is not None:
-            self._ctx.frames["text"] += 1
-            if not isinstance(text, str):
-                raise WireError("Invalid value for realtimeInput.text: expected a string.")
-            if text.strip():
-                if self._speaker.generating:
-                    await self._speaker.interrupt()
-                await events.put(TextTurn(text.strip()))
-            elif self._inference_requested or not self._speaker.generating:
-                await events.put(Infer())
-            self._inference_requested = False
-        elif self._inference_requested and any(
-            body.get(k) is not None for k in ("audio", "video", "media_chunks")
-        ):
-            self._inference_requested = False
+        if text is None:
+            return
+        self._ctx.frames["text"] += 1
+        if not isinstance(text, str):
+            raise WireError("Invalid value for realtimeInput.text: expected a string.")
+        if text.strip():
+            if self._speaker.generating:
+                await self._speaker.interrupt()
+            await events.put(TextTurn(text.strip()))
+        elif not self._speaker.generating:
             await events.put(Infer())
 
     # ------------------------------------------------------------------ other messages
@@ -141,8 +134,9 @@ class Inbound:
     async def _client_content(self, body: dict[str, Any]) -> None:
         """Turns with explicit roles join the history, at any time in the session (Google's 3.1
         and 3.8 pages). `turnComplete: true` stops what the model is saying and asks for an
-        answer: at once, or on gemini-3.1 at the next realtime input (as Pipecat reads 3.x, so
-        it sends a blank text nudge); without it the model waits for more."""
+        answer at once, on every model as those pages say (Pipecat reads 3.x as needing a
+        realtime input too, and sends a blank text nudge, which finds nothing new to answer);
+        without it the model waits for more."""
         ctx = self._ctx
         ctx.frames["client_content"] += 1
         turns = _contents(body.get("turns"))
@@ -155,12 +149,8 @@ class Inbound:
             text = text_of(turn)
             if text.strip():
                 ctx.conv.add("model" if role == "model" else "user", text, "client_content")
-        if not complete:
-            return
-        if ctx.model.client_content_answers_at_once:
+        if complete:
             await ctx.events.put(Infer(content=True))
-        else:
-            self._inference_requested = True
 
     async def _tool_response(self, body: dict[str, Any]) -> None:
         self._ctx.frames["tool_response"] += 1

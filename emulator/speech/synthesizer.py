@@ -91,6 +91,11 @@ class Synthesizer(ModelWorker):
         self._config_path = config_path
         self._cache = cache if cache is not None else SentenceCache(cache_size)
 
+    def cached(self, sentence: str) -> bytes | None:
+        """The sentence as already rendered, or None if it is not in the cache (nothing is
+        synthesized)."""
+        return self._cache.get(sentence)
+
     def warm_up(self) -> None:
         """Load the voice now, so the first reply does not pay for it."""
         self._model()
@@ -126,9 +131,8 @@ class Synthesizer(ModelWorker):
         Returns:
             Mono PCM16 at :data:`OUTPUT_RATE`; ``b""`` if there is nothing pronounceable.
         """
-        cached = self._cache.get(sentence)
-        if cached is not None:
-            return cached
+        if (rendered := self.cached(sentence)) is not None:
+            return rendered
         return await self._in_worker(self.synthesize_sync, sentence)
 
     def synthesize_sync(self, sentence: str) -> bytes:
@@ -141,9 +145,8 @@ class Synthesizer(ModelWorker):
             Mono PCM16 at :data:`OUTPUT_RATE`; ``b""`` if there is nothing pronounceable.
         """
         # Checked again here: two callers may have queued the same sentence.
-        cached = self._cache.get(sentence)
-        if cached is not None:
-            return cached
+        if (rendered := self.cached(sentence)) is not None:
+            return rendered
         if not sentence.strip():
             return b""
         import soxr

@@ -21,6 +21,7 @@ from testkit.browser.media import MicScript
 from testkit.browser.page import PageSession, Turn, open_page
 from testkit.browser.probe import Probe
 from testkit.processes import HarnessError
+from testkit.waiting import wait_for
 
 
 def transcript_files(folder: Path) -> set[str]:
@@ -40,16 +41,23 @@ def wait_for_ended_transcript(
     rather than stalling a run on a bot that writes no transcript.
     """
     started = time.monotonic()
-    while True:
-        new = sorted(transcript_files(folder) - before)
-        for session_id in new:
+
+    def new() -> list[str]:
+        return sorted(transcript_files(folder) - before)
+
+    def ended() -> str | None:
+        for session_id in new():
             text = (folder / f"{session_id}.jsonl").read_text(encoding="utf-8", errors="replace")
             if '"ended"' in text:
                 return session_id
-        waited = time.monotonic() - started
-        if waited > timeout or (not new and waited > appear_timeout):
-            return new[-1] if new else None
-        time.sleep(0.1)  # polling the folder; the browser is closed by now
+        return None
+
+    try:  # polling the folder; the browser is closed by now
+        wait_for(new, "a new transcript", min(appear_timeout, timeout), poll=0.1)
+        return wait_for(ended, "its ended line", timeout - (time.monotonic() - started), poll=0.1)
+    except AssertionError:
+        appeared = new()
+        return appeared[-1] if appeared else None
 
 
 # ---------------------------------------------------------------------------------- latency

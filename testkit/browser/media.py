@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from testkit.loudness import SILENCE_RMS
 from testkit.processes import REPO
 
 AUDIO_DIR = REPO / "tests" / "fixtures" / "audio"
 RATE = 16000
 """The fixtures' rate, and the rate of the WAVs written here."""
-SILENCE_RMS = 0.01
-"""RMS (full scale 1.0) above which a page sample counts as sound, bot's or microphone's."""
 SAMPLE_MS = 20
 LEAD_S = 4.0
 """Silence before the first question: the page connects (~1-2 s) while the file plays."""

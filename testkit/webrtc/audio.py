@@ -23,8 +23,6 @@ OPUS_RATE = 48000
 """The rate the microphone track produces (Opus's native rate)."""
 FRAME_SECONDS = 0.02
 """One microphone frame: 20 ms, Opus's usual packet."""
-SILENCE_RMS = 0.01
-"""RMS (full scale 1.0) above which a frame of the bot's audio counts as sound."""
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from testkit.lifecycle import AsyncResource
+from testkit.loudness import SILENCE_RMS
 from testkit.webrtc.audio import (
-    SILENCE_RMS,
     AudioChunk,
     SpeechTrack,
     frame_rms,
