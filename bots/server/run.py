@@ -69,6 +69,8 @@ class StoppingServer(uvicorn.Server):
 
 LEFTOVER_GRACE_SECS = 1.0
 """After the server and its sessions have stopped, how long other tasks get to unwind."""
+CLOSE_GRACE_SECS = 5.0
+"""After the server stopped, how long the sessions get to unwind before their peers close."""
 
 
 async def serve(
@@ -92,7 +94,7 @@ async def serve(
         try:
             await server.serve()
         finally:
-            await close(LEFTOVER_GRACE_SECS if server.force_exit else 5.0)
+            await close(LEFTOVER_GRACE_SECS if server.force_exit else CLOSE_GRACE_SECS)
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
