@@ -127,6 +127,7 @@ def build_assistant(
         TranscriptStore(settings.transcripts, retention_days=settings.transcript_retention_days),
         metadata={
             "bot": bot_name,
+            "user": user_id,  # the session token's user (or the local one), never the client's
             "model": settings.gemini_model,
             "modality": settings.response_modality,
             "endpoint": "emulator" if settings.emulator_url else "gemini",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -490,6 +491,14 @@ async def test_a_session_that_fails_leaks_neither_the_key_nor_the_token_anywhere
     seen += [str(m.raw) for m in client.messages]
     for secret in (SENTINEL_KEY, token, SENTINEL_SECRET):
         assert not [text for text in seen if secret in text], secret[:12]
+    # The transcript belongs to the token's user: its start (in the file and the index) says so.
+    users = {
+        event["meta"].get("user")
+        for path in (run.data_dir / "transcripts").glob("*.jsonl")
+        for event in map(json.loads, path.read_text().splitlines())
+        if isinstance(event.get("meta"), dict)
+    }
+    assert users == {"ana"}
 
 
 def run_until_refused(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
