@@ -140,14 +140,7 @@ def test_compose_passes_every_bot_setting_by_name_or_fixes_it() -> None:
     assert "DEFAULT_EMULATOR_URL=https://emulator:8765" in compose_environment("bot")
 
 
-@pytest.fixture
-def no_settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
-@pytest.mark.usefixtures("no_settings_env")
+@pytest.mark.usefixtures("clean_env")
 def test_the_default_emulator_url_is_used_only_while_there_is_no_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -163,7 +156,7 @@ def test_the_default_emulator_url_is_used_only_while_there_is_no_key(
     assert load_settings().emulator_url == "https://elsewhere:1"
 
 
-@pytest.mark.usefixtures("no_settings_env")
+@pytest.mark.usefixtures("clean_env")
 def test_a_blank_key_counts_as_none_for_the_default_emulator(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
