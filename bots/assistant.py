@@ -20,6 +20,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from bots import lifecycle, metrics
 from bots.gemini_live.config import make_llm, takes_non_blocking_tools
+from bots.models import takes_blocking_tools
 from bots.pipeline import Assembled, Stages, assemble, piper_tts
 from bots.settings import Settings, load_settings
 from bots.tools import NotesStore, assistant_tools
@@ -144,7 +145,9 @@ def build_assistant(
             user_processors=user_processors,
             bot_processors=[
                 ToolCallProcessor(
-                    registry, non_blocking_tools=takes_non_blocking_tools(settings.gemini_model)
+                    registry,
+                    non_blocking_tools=takes_non_blocking_tools(settings.gemini_model),
+                    every_call_non_blocking=not takes_blocking_tools(settings.gemini_model),
                 ),
                 *bot_processors,
             ],

@@ -99,6 +99,7 @@ class ToolCallProcessor(FrameProcessor):
         *,
         settle_grace_secs: float = 1.0,
         non_blocking_tools: bool = False,
+        every_call_non_blocking: bool = False,
         **kwargs: Any,
     ) -> None:
         """Watch `registry`'s calls.
@@ -109,11 +110,15 @@ class ToolCallProcessor(FrameProcessor):
             non_blocking_tools: Whether the model runs NON_BLOCKING tools (the 3.8 family);
                 then a `cancel_on_interruption=False` tool's start says `"background": true`,
                 so the page shows it running while the bot goes on talking.
+            every_call_non_blocking: Whether the model runs every call NON_BLOCKING (it takes
+                no BLOCKING declaration: gemini-3.8-live-extended-thinking); then every
+                call's start says `"background": true`.
             **kwargs: Passed to `FrameProcessor`.
         """
         super().__init__(**kwargs)
         self._registry = registry
         self._non_blocking = non_blocking_tools
+        self._all_background = every_call_non_blocking
         self._grace = settle_grace_secs
         self._finished: dict[str, ToolCallEvent] = {}
         # Calls announced as started: (name, arguments, wall-clock start, loop-clock start).
@@ -167,7 +172,7 @@ class ToolCallProcessor(FrameProcessor):
             "name": frame.function_name,
             "status": "started",
         }
-        if self._non_blocking and not spec.cancel_on_interruption:
+        if self._all_background or (self._non_blocking and not spec.cancel_on_interruption):
             data["background"] = True
         arguments = dict(frame.arguments or {})
         if spec.show_arguments:

@@ -29,13 +29,19 @@ async def save(params: FunctionCallParams) -> None:
     await params.result_callback({"saved": True})
 
 
-async def started_message(name: str, *, non_blocking_tools: bool) -> dict[str, Any]:
+async def started_message(
+    name: str, *, non_blocking_tools: bool, every_call_non_blocking: bool = False
+) -> dict[str, Any]:
     registry = ToolRegistry()
     registry.wrap(look_up)
     registry.wrap(save)
     start = FunctionCallInProgressFrame(function_name=name, tool_call_id="c1", arguments={})
     down, _ = await run_test(
-        ToolCallProcessor(registry, non_blocking_tools=non_blocking_tools),
+        ToolCallProcessor(
+            registry,
+            non_blocking_tools=non_blocking_tools,
+            every_call_non_blocking=every_call_non_blocking,
+        ),
         frames_to_send=[start],
     )
     (message,) = [f.data for f in down if isinstance(f, RTVIServerMessageFrame)]
@@ -43,16 +49,20 @@ async def started_message(name: str, *, non_blocking_tools: bool) -> dict[str, A
 
 
 @pytest.mark.parametrize(
-    ("name", "non_blocking_tools", "background"),
+    ("name", "non_blocking_tools", "every_call", "background"),
     [
-        ("save", True, True),
-        ("look_up", True, False),
-        ("save", False, False),  # gemini-3.1: the same tool runs as a blocking one
+        ("save", True, False, True),
+        ("look_up", True, False, False),
+        ("save", False, False, False),  # gemini-3.1: the same tool runs as a blocking one
+        # gemini-3.8-live-extended-thinking runs every call NON_BLOCKING.
+        ("look_up", True, True, True),
     ],
 )
 async def test_a_call_is_a_background_one_only_when_the_model_runs_it_non_blocking(
-    name: str, non_blocking_tools: bool, background: bool
+    name: str, non_blocking_tools: bool, every_call: bool, background: bool
 ) -> None:
-    message = await started_message(name, non_blocking_tools=non_blocking_tools)
+    message = await started_message(
+        name, non_blocking_tools=non_blocking_tools, every_call_non_blocking=every_call
+    )
     assert message["status"] == "started" and message["name"] == name
     assert message.get("background", False) is background
