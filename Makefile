@@ -35,7 +35,7 @@ pytest: $(STAMP)
 # The unit and emulator tiers: no listening models (emulator answers in AUDIO still use Piper),
 # no processes, browser or Docker.
 test-fast: $(STAMP) lint typecheck
-	$(VENV)/bin/pytest -p no:cacheprovider -m "not (speech or e2e or browser or docker)"
+	$(VENV)/bin/pytest -p no:cacheprovider -m "not (postgres or speech or e2e or browser or docker)"
 
 bench: $(STAMP)
 	$(PY) -m bench.emulator_bench

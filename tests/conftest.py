@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 AUDIO_DIR = REPO / "tests" / "fixtures" / "audio"
 
 
-TIERS = ("unit", "emulator", "speech", "e2e", "browser", "docker")
+TIERS = ("unit", "emulator", "postgres", "speech", "e2e", "browser", "docker")
 """The test tiers registered in pyproject.toml; every test carries at least one."""
 
 
@@ -97,3 +97,31 @@ def warnings() -> Iterator[list[str]]:
     sink = logger.add(lambda m: messages.append(m.record["message"]), level="WARNING")
     yield messages
     logger.remove(sink)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A real PostgreSQL server (Debian's), started once for the run; installed under CI=true."""
+    import os
+
+    from testkit.postgres import APT_PACKAGE, binaries, running_postgres
+
+    if binaries() is None:
+        if os.environ.get("CI", "").lower() != "true":
+            pytest.skip(f"PostgreSQL is not installed (apt-get install {APT_PACKAGE})")
+        from docker_harness import apt_install
+
+        apt_install([APT_PACKAGE])
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres_server: object, request: pytest.FixtureRequest) -> str:
+    """An empty database of its own for the test (tables made by the store's migrations)."""
+    import uuid
+
+    from testkit.postgres import PostgresServer
+
+    assert isinstance(postgres_server, PostgresServer)
+    return postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")

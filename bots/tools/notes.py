@@ -2,15 +2,18 @@
 
 Voice sessions are stateless, so anything the user asks the assistant to remember ("my
 locker code is 4711") has to live somewhere that outlasts the call. :class:`NotesStore`
-keeps notes in one SQLite file, partitioned by ``user_id``; every query filters on it, so
-one user can never read or delete another's notes.
+keeps notes partitioned by ``user_id`` in a ``stores.notes.NoteRows``: one SQLite file by
+default, or the shared PostgreSQL ``notes`` table when several bot processes must see the same
+notes. Every query filters on the user, so one user can never read or delete another's notes;
+the matching is done here, in Python, so both backends find and forget the same notes.
 
-Notes are personal data. The data folder is created ``0700`` and the database ``0600``
+Notes are personal data. The SQLite data folder is created ``0700`` and the database ``0600``
 (SQLite gives its ``-wal``/``-shm`` side files the database's mode), and note text is never
 logged, only lengths and counts.
 
-SQLite calls block, so the direct functions run them through :func:`asyncio.to_thread`;
-one connection guarded by a lock keeps that safe across threads.
+Both backends block, so the direct functions run them through :func:`asyncio.to_thread`;
+the rows keep that safe across threads (a lock around SQLite's one connection, a pool for
+PostgreSQL).
 """
 
 import asyncio
@@ -18,8 +21,6 @@ import builtins
 import os
 import re
 import sqlite3
-import stat
-import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,14 +29,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import psycopg
 from loguru import logger
 from pipecat.adapters.llm.schemas.direct_function import DirectFunction, tool_options
 from pipecat.services.llm_service import FunctionCallParams
+
+from stores.notes import NoteRows, SqliteNoteRows
+from stores.postgres import Unavailable
 
 __all__ = ["MAX_NOTE_CHARS", "Note", "NotesStore", "make_notes_tools"]
 
 MAX_NOTE_CHARS = 1000
 """Longest note kept; a spoken note is a sentence or two, not a document."""
+
+UNAVAILABLE = "The notes storage cannot be reached right now; it may work again in a minute."
+"""Added to a tool's failure when the shared database is unreachable or busy."""
 
 MAX_RECALLED = 50
 """Most notes returned by one recall, newest first kept, so a result stays speakable."""
@@ -83,8 +91,12 @@ def _words(query: str) -> list[str]:
 
 
 def _clean_text(text: str) -> str:
-    """Collapse whitespace so transcribed notes are stored in one tidy line."""
-    return " ".join(text.split())
+    """Collapse whitespace so transcribed notes are stored in one tidy line.
+
+    A NUL counts as whitespace: it is transcription junk, and PostgreSQL's text cannot hold it,
+    so dropping it keeps the backends alike.
+    """
+    return " ".join(text.replace("\x00", " ").split())
 
 
 def _require_user(user_id: str) -> None:
@@ -94,61 +106,30 @@ def _require_user(user_id: str) -> None:
 
 
 class NotesStore:
-    """Per-user notes in a SQLite database.
+    """Per-user notes over a `stores.notes.NoteRows`: a SQLite file, or the shared database.
+
+    Every rule lives here, above the rows, so both backends clean, limit, match and forget
+    alike; the rows only store and fetch.
 
     Args:
-        path: The ``.sqlite`` file. Its folder is created (with parents) if missing, with
-            mode ``0700``; the file gets mode ``0600``.
+        rows: A path (``str`` or path-like) means a SQLite file: its folder is created (with
+            parents) if missing, with mode ``0700``; the file gets mode ``0600``. Anything
+            else is a ``NoteRows`` used as is (``stores.notes.PostgresNoteRows``).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Open (creating if needed) the database at ``path``."""
-        self.path = Path(path)
-        self._prepare_files()
-        self._lock = threading.Lock()
-        # check_same_thread=False: calls arrive from asyncio.to_thread workers; the lock
-        # serializes them.
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=5000")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS notes ("
-                " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                " user_id TEXT NOT NULL,"
-                " text TEXT NOT NULL,"
-                " created_at TEXT NOT NULL)"
-            )
-            self._conn.execute("CREATE INDEX IF NOT EXISTS notes_user ON notes (user_id, id)")
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _prepare_files(self) -> None:
-        """Create the folder ``0700`` and the file ``0600`` before SQLite touches them.
-
-        Creating the file ourselves (rather than letting SQLite do it under the process
-        umask) means there is no moment when the notes are readable by others. An existing
-        folder is not re-permissioned, since it may be shared (``/tmp``, a mounted volume);
-        we only warn.
-        """
-        folder = self.path.parent
-        try:
-            folder.mkdir(mode=0o700, parents=True)
-        except FileExistsError:
-            if stat.S_IMODE(folder.stat().st_mode) & 0o077:
-                logger.warning(f"Notes folder {folder} is accessible to other users")
+    def __init__(self, rows: "str | os.PathLike[str] | NoteRows") -> None:
+        """Open (creating if needed) the SQLite file at ``rows``, or adopt the rows given."""
+        self.rows: NoteRows
+        if isinstance(rows, str | os.PathLike):
+            self.path: Path | None = Path(rows)
+            self.rows = SqliteNoteRows(self.path)
         else:
-            os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        os.chmod(self.path, 0o600)
+            self.path = None
+            self.rows = rows
 
     def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._conn.close()
+        """Close the rows (a shared database's pool stays open: it is its owner's)."""
+        self.rows.close()
 
     def __enter__(self) -> "NotesStore":
         """Use the store as a context manager that closes it on exit."""
@@ -182,36 +163,24 @@ class NotesStore:
             raise ValueError("A note needs some text.")
         if len(clean) > MAX_NOTE_CHARS:
             raise ValueError(f"A note can be at most {MAX_NOTE_CHARS} characters.")
+        try:
+            clean.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("A note must be plain text.") from None
         created_at = datetime.now(UTC).isoformat(timespec="seconds")
-        with self._lock:
-            cursor = self._conn.execute(
-                "INSERT INTO notes (user_id, text, created_at) VALUES (?, ?, ?)",
-                (user_id, clean, created_at),
-            )
-        note_id = cursor.lastrowid
-        assert note_id is not None  # always set after a successful INSERT
-        return note_id
+        return self.rows.insert(user_id, clean, created_at)
 
     def count(self, user_id: str) -> int:
         """Return how many notes ``user_id`` has."""
         _require_user(user_id)
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT COUNT(*) FROM notes WHERE user_id = ?", (user_id,)
-            ).fetchone()
-        return int(row[0])
+        return self.rows.count(user_id)
 
     # The method is called ``list``, so annotations in this class spell the builtin
     # ``builtins.list``; a bare ``list`` below this point would mean the method.
     def list(self, user_id: str) -> builtins.list[Note]:
         """Return all of ``user_id``'s notes, oldest first."""
         _require_user(user_id)
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, user_id, text, created_at FROM notes WHERE user_id = ? ORDER BY id",
-                (user_id,),
-            ).fetchall()
-        return [Note(*row) for row in rows]
+        return [Note(*row) for row in self.rows.rows(user_id)]
 
     def _matching(self, user_id: str, query: str, *, strict: bool) -> builtins.list[Note]:
         """Notes whose text contains every query word (case/accent-insensitive substrings).
@@ -268,19 +237,11 @@ class NotesStore:
         """
         _require_user(user_id)
         if query is None or " ".join(_words(query)) in _ALL_QUERIES:
-            with self._lock:
-                cursor = self._conn.execute("DELETE FROM notes WHERE user_id = ?", (user_id,))
-            return cursor.rowcount
+            return self.rows.delete_all(user_id)
         ids = [note.id for note in self._matching(user_id, query, strict=True)]
         if not ids:
             return 0
-        placeholders = ",".join("?" * len(ids))
-        with self._lock:
-            cursor = self._conn.execute(
-                f"DELETE FROM notes WHERE user_id = ? AND id IN ({placeholders})",
-                (user_id, *ids),
-            )
-        return cursor.rowcount
+        return self.rows.delete_ids(user_id, ids)
 
 
 async def _answer(
@@ -290,14 +251,24 @@ async def _answer(
     failure: str,
     summary: Callable[[dict[str, Any]], str],
 ) -> None:
-    """Send the model what `work()` returns, run in a worker thread since SQLite blocks.
+    """Send the model what `work()` returns, run in a worker thread since the rows block.
 
-    A database error is logged and answered with `failure`. The debug line says only
-    `summary(result)`: counts and lengths, never a note's text.
+    A storage error is logged and answered with `failure`, so the model can tell the user the
+    notes did not work rather than the call going unanswered; an unreachable database says so,
+    so the model may suggest trying again. The log lines never carry a note's text: SQLite's
+    and the pool's messages do not, PostgreSQL's may quote values in their detail, so for those
+    only the error's class and SQLSTATE are logged. The debug line says only `summary(result)`:
+    counts and lengths.
     """
     result: dict[str, Any]
     try:
         result = await asyncio.to_thread(work)
+    except Unavailable as error:
+        logger.error(f"{tool} failed: {error}")
+        result = {"error": f"{failure} {UNAVAILABLE}"}
+    except psycopg.Error as error:
+        logger.error(f"{tool} failed: {type(error).__name__} (SQLSTATE {error.sqlstate})")
+        result = {"error": failure}
     except sqlite3.Error as error:
         logger.error(f"{tool} failed: {error}")
         result = {"error": failure}
