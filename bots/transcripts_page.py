@@ -4,9 +4,13 @@ Server-rendered HTML with inline styles only, so the page works offline and need
 a list of sessions, and per session the user and bot turns, tool calls with their outcome,
 interruptions, session events, and each turn's latency drawn as a bar.
 
-The pages read and render whole session files, which takes hundreds of milliseconds with a few
-long sessions on disk, so they are rendered on a worker thread: the bot's server shares its event
-loop with the audio of the sessions in progress.
+The pages read from whichever store the bot writes to (the transcript folder, or PostgreSQL when
+`DATABASE_URL` is set) through `transcripts.backend.TranscriptReader`, so they show the same
+sessions either way; a database that cannot be reached is a 503, not a page of no sessions.
+
+The pages read and render whole sessions, which takes hundreds of milliseconds with a few long
+sessions stored, so they are rendered on a worker thread: the bot's server shares its event loop
+with the audio of the sessions in progress (and a database read blocks).
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ import html
 import json
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
-from transcripts import check_session_id, list_sessions, load_session
+from stores.postgres import Unavailable
+from transcripts import check_session_id
+from transcripts.backend import TranscriptReader
+from transcripts.reading import NoSuchSession
 
 PAGE_SIZE = 50
 """Sessions listed on one page of `/transcripts`."""
@@ -55,9 +61,9 @@ def _page(title: str, body: str) -> HTMLResponse:
     )
 
 
-def render_list(folder: Path, page: int = 1, per_page: int = PAGE_SIZE) -> HTMLResponse:
+def render_list(store: TranscriptReader, page: int = 1, per_page: int = PAGE_SIZE) -> HTMLResponse:
     """The sessions, newest first, `per_page` to a page."""
-    every = list(reversed(list_sessions(folder)))
+    every = list(reversed(store.sessions()))
     pages = max(1, -(-len(every) // per_page))
     page = min(max(1, page), pages)
     rows = []
@@ -124,15 +130,12 @@ def _event_row(event: dict[str, Any], started: float, worst_ms: float) -> str:
     )
 
 
-def render_session(folder: Path, session_id: str) -> HTMLResponse:
+def render_session(store: TranscriptReader, session_id: str) -> HTMLResponse:
     """One session as a timeline."""
     try:
-        check_session_id(session_id)
-    except ValueError:
+        transcript = store.load(check_session_id(session_id))
+    except (ValueError, NoSuchSession):
         raise HTTPException(status_code=404, detail="No such session.") from None
-    if not (folder / f"{session_id}.jsonl").exists():
-        raise HTTPException(status_code=404, detail="No such session.")
-    transcript = load_session(folder, session_id)
     started = transcript.started_at or 0.0
     latencies = transcript.latencies_ms
     worst = max(latencies, default=0.0)
@@ -160,25 +163,45 @@ _RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript-pag
 would stretch the loop's wall-clock lag, not answer sooner on two cores."""
 
 
-async def _rendered(render: Callable[..., HTMLResponse], *args: Any) -> HTMLResponse:
-    return await asyncio.get_running_loop().run_in_executor(_RENDERER, render, *args)
+async def _rendered(
+    render: Callable[..., HTMLResponse], store: Callable[[], TranscriptReader], *args: Any
+) -> HTMLResponse:
+    try:
+        return await asyncio.get_running_loop().run_in_executor(
+            _RENDERER, lambda: render(store(), *args)
+        )
+    except Unavailable:
+        # Not an empty list: the sessions are there, the database is not (for now).
+        raise HTTPException(
+            status_code=503,
+            detail="The transcript database cannot be reached. Try again in a moment.",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 def transcripts_router(
-    folder: Path, *, require: Callable[..., Awaitable[None]] | None = None
+    store: TranscriptReader | Callable[[], TranscriptReader],
+    *,
+    require: Callable[..., Awaitable[None]] | None = None,
 ) -> APIRouter:
-    """Routes for the bot's server; `folder` is the transcript folder from the settings.
+    """Routes for the bot's server, reading the transcripts' store from the settings (the
+    folder's `transcripts.TranscriptStore`, or `transcripts.postgres.PostgresTranscriptStore`).
+
+    `store` may be a function that opens it, called on the worker thread for each page: a
+    database down when the server starts then answers the pages with a 503 until it is back,
+    rather than keeping the server from starting.
 
     `require` is a FastAPI dependency every page runs first (the operator's token check).
     """
     router = APIRouter(dependencies=[Depends(require)] if require is not None else [])
+    opened: Callable[[], TranscriptReader] = store if callable(store) else lambda: store
 
     @router.get("/transcripts", response_class=HTMLResponse)
     async def sessions(page: int = Query(1, ge=1, le=1_000_000)) -> HTMLResponse:
-        return await _rendered(render_list, folder, page)
+        return await _rendered(render_list, opened, page)
 
     @router.get("/transcripts/{session_id}", response_class=HTMLResponse)
     async def session(session_id: str) -> HTMLResponse:
-        return await _rendered(render_session, folder, session_id)
+        return await _rendered(render_session, opened, session_id)
 
     return router

@@ -7,7 +7,7 @@ The routes are the ones `python -m bots` serves (`bots.__main__.transcript_route
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,12 @@ from bots.server.guard import allowed_hosts
 from bots.server.operator import COOKIE
 from bots.server.sessions import Limits
 from bots.settings import Settings
-from transcripts import TranscriptStore
+from bots.storage import close_all
+from stores.postgres import Database
+from transcripts import TranscriptBackend, TranscriptStore
+from transcripts.postgres import PostgresTranscriptStore
 
-pytestmark = pytest.mark.unit
+unit = pytest.mark.unit
 
 ADMIN = "operator-token-long-enough-1234"
 T0 = 1_700_000_000.0
@@ -32,8 +35,8 @@ async def no_bot(_runner_args: Any) -> None:
     raise AssertionError("no session is started in these tests")
 
 
-def write_sessions(folder: Path, count: int) -> list[str]:
-    store = TranscriptStore(folder)
+def write_sessions(where: Path | TranscriptBackend, count: int) -> list[str]:
+    store = TranscriptStore(where) if isinstance(where, Path) else where
     ids = []
     for n in range(count):
         session_id = f"20231114-{n:06d}-abc{n:03d}"
@@ -57,6 +60,13 @@ def client_for(tmp_path: Path, host: str, **settings: Any) -> httpx.AsyncClient:
     )
 
 
+@pytest.fixture(autouse=True)
+def closed_stores() -> Iterator[None]:
+    """The pages open the process's stores on their first request: each test closes them."""
+    yield
+    close_all()
+
+
 @pytest.fixture
 async def guarded(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     write_sessions(tmp_path / "transcripts", 3)
@@ -64,6 +74,7 @@ async def guarded(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@unit
 async def test_without_the_operators_token_the_pages_ask_for_it(guarded: httpx.AsyncClient) -> None:
     page = await guarded.get("/transcripts", headers={"Accept": "text/html"})
     assert page.status_code == 401 and "<form" in page.text and "question" not in page.text
@@ -71,6 +82,7 @@ async def test_without_the_operators_token_the_pages_ask_for_it(guarded: httpx.A
     assert api.status_code == 401 and api.json() == {"detail": "The operator's token is required."}
 
 
+@unit
 async def test_the_bearer_token_opens_the_pages(guarded: httpx.AsyncClient) -> None:
     auth = {"Authorization": f"Bearer {ADMIN}"}
     listing = await guarded.get("/transcripts", headers=auth)
@@ -81,6 +93,7 @@ async def test_the_bearer_token_opens_the_pages(guarded: httpx.AsyncClient) -> N
     assert wrong.status_code == 401
 
 
+@unit
 async def test_the_login_form_sets_an_httponly_samesite_strict_cookie(
     guarded: httpx.AsyncClient,
 ) -> None:
@@ -95,6 +108,7 @@ async def test_the_login_form_sets_an_httponly_samesite_strict_cookie(
     assert listing.status_code == 200 and "20231114-000000-abc000" in listing.text
 
 
+@unit
 async def test_another_sites_page_cannot_post_the_login_form(guarded: httpx.AsyncClient) -> None:
     response = await guarded.post(
         "/transcripts/login", data={"token": ADMIN}, headers={"Origin": "https://evil.example"}
@@ -102,6 +116,7 @@ async def test_another_sites_page_cannot_post_the_login_form(guarded: httpx.Asyn
     assert response.status_code == 403
 
 
+@unit
 async def test_without_an_admin_token_a_network_bind_serves_no_transcripts(tmp_path: Path) -> None:
     write_sessions(tmp_path / "transcripts", 1)
     async with client_for(tmp_path, "0.0.0.0") as http:
@@ -109,12 +124,14 @@ async def test_without_an_admin_token_a_network_bind_serves_no_transcripts(tmp_p
         assert (await http.get("/transcripts/20231114-000000-abc000")).status_code == 404
 
 
+@unit
 async def test_without_an_admin_token_a_loopback_bind_serves_them(tmp_path: Path) -> None:
     write_sessions(tmp_path / "transcripts", 1)
     async with client_for(tmp_path, "127.0.0.1") as http:
         assert (await http.get("/transcripts")).status_code == 200
 
 
+@unit
 async def test_the_list_is_paged_fifty_to_a_page_newest_first(tmp_path: Path) -> None:
     ids = write_sessions(tmp_path / "transcripts", 120)
     async with client_for(tmp_path, "127.0.0.1") as http:
@@ -125,3 +142,29 @@ async def test_the_list_is_paged_fifty_to_a_page_newest_first(tmp_path: Path) ->
     assert "page=2" in first and "page 1 of 3" in first
     assert third.count("class=session-row") == 20 and ids[0] in third and "page 3 of 3" in third
     assert beyond == third
+
+
+@pytest.mark.postgres
+async def test_with_database_url_the_operator_reads_the_databases_transcripts_by_the_same_rules(
+    tmp_path: Path, database_url: str
+) -> None:
+    database = Database(database_url)
+    database.open()
+    try:
+        write_sessions(PostgresTranscriptStore(database), 2)
+    finally:
+        database.close()
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    async with client_for(
+        tmp_path, "0.0.0.0", admin_token=ADMIN, database_url=database_url
+    ) as http:
+        refused = await http.get("/transcripts/20231114-000001-abc001")
+        listing = await http.get("/transcripts", headers=auth)
+        one = await http.get("/transcripts/20231114-000001-abc001", headers=auth)
+    async with client_for(tmp_path, "0.0.0.0", database_url=database_url) as http:
+        unguarded = await http.get("/transcripts")
+    assert refused.status_code == 401 and "question" not in refused.text
+    assert listing.status_code == 200 and "20231114-000000-abc000" in listing.text
+    assert one.status_code == 200 and "question 1" in one.text
+    assert unguarded.status_code == 404
+    assert not (tmp_path / "transcripts").exists(), "the folder is not the store any more"

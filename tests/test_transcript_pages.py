@@ -5,6 +5,9 @@ real-time audio through a pipeline that records its own transcript, while 20 req
 pages read ten 1.5 MB sessions from disk. What it bounds is the CPU time the loop's thread spends
 between two ticks of a 5 ms probe: work that blocks the loop shows there, while a machine busy
 with other processes stretches wall time but not that. The wall-clock lag is printed too.
+
+The pages read whichever store they are given: a folder, or PostgreSQL (`DATABASE_URL`), which
+they answer with a 503 while it cannot be reached.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import gc
 import statistics
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -41,10 +44,12 @@ from pipecat.workers.runner import WorkerRunner
 
 from bots.transcripts_page import transcripts_router
 from observers.transcript import TranscriptObserver
+from stores.postgres import Database, Unavailable
 from testkit.waiting import until
-from transcripts import TranscriptRecorder, TranscriptStore, list_sessions
+from transcripts import TranscriptReader, TranscriptRecorder, TranscriptStore, list_sessions
+from transcripts.postgres import PostgresTranscriptStore
 
-pytestmark = [pytest.mark.emulator, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.timeout(300)]
 
 T0 = 1_700_000_000.0
 TICK_S = 0.020
@@ -158,7 +163,7 @@ async def live_session(tmp_path: Path) -> AsyncIterator[TranscriptRecorder]:
 async def server(tmp_path: Path) -> AsyncIterator[str]:
     """The transcript pages on 127.0.0.1, served from the test's own event loop."""
     app = FastAPI()
-    app.include_router(transcripts_router(tmp_path))
+    app.include_router(transcripts_router(TranscriptStore(tmp_path)))
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -199,6 +204,7 @@ def fetch_all(base_url: str, paths: list[str]) -> list[int]:
             return list(pool.map(lambda p: client.get(p).status_code, paths))
 
 
+@pytest.mark.emulator
 async def test_the_pages_list_sessions_and_show_one(tmp_path: Path, server: str) -> None:
     ids = write_sessions(tmp_path)
     async with httpx.AsyncClient(base_url=server, trust_env=False, timeout=120) as client:
@@ -211,6 +217,7 @@ async def test_the_pages_list_sessions_and_show_one(tmp_path: Path, server: str)
     assert missing.status_code == 404 and invalid.status_code == 404
 
 
+@pytest.mark.emulator
 async def test_twenty_page_requests_keep_the_audio_loop_free(
     tmp_path: Path, live_session: TranscriptRecorder, server: str, capsys: pytest.CaptureFixture
 ) -> None:
@@ -246,3 +253,72 @@ async def test_twenty_page_requests_keep_the_audio_loop_free(
     assert worst_cpu < MAX_LOOP_CPU_PER_TICK_S, (
         f"the event loop's thread ran {worst_cpu * 1000:.0f} ms without a break"
     )
+
+
+def pages_client(store: TranscriptReader | Callable[[], TranscriptReader]) -> httpx.AsyncClient:
+    """The pages in process, through httpx's ASGI transport (no socket but the database's)."""
+    app = FastAPI()
+    app.include_router(transcripts_router(store))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
+
+
+@pytest.mark.postgres
+async def test_the_pages_read_the_transcripts_from_postgres(database_url: str) -> None:
+    database = Database(database_url)
+    database.open()
+    try:
+        store = PostgresTranscriptStore(database)
+        ended = store.open_session("20231114-000000-pg0001", started_at=T0)
+        ended.write("user_turn", T0 + 1, {"turn": 1, "text": "asked of the database"})
+        ended.write("bot_turn", T0 + 2, {"turn": 1, "text": "answered", "latency_ms": 640})
+        ended.close(ts=T0 + 3, summary={"user_turns": 1, "bot_turns": 1})
+        running = store.open_session("20231114-000100-pg0002", started_at=T0 + 60)
+        running.write("user_turn", T0 + 61, {"turn": 1, "text": "still here"})
+        async with pages_client(store) as client:
+            listing = await client.get("/transcripts")
+            page = await client.get("/transcripts/20231114-000000-pg0001")
+            missing = await client.get("/transcripts/no-such-session")
+            invalid = await client.get("/transcripts/..%2Fetc")
+    finally:
+        database.close()
+    assert listing.status_code == 200 and "2 sessions" in listing.text
+    newest_first = listing.text.index("pg0002") < listing.text.index("pg0001")
+    assert newest_first and listing.text.count("class=session-row") == 2
+    assert page.status_code == 200
+    assert "asked of the database" in page.text and "latency 640 ms" in page.text
+    assert missing.status_code == 404 and invalid.status_code == 404
+
+
+@pytest.mark.unit
+async def test_the_pages_answer_503_while_the_database_cannot_be_reached() -> None:
+    # Never opened: each connection is refused at once, as a database that is down would.
+    database = Database("postgresql://bot:hunter2-password@db.invalid:5432/bots")
+    async with pages_client(PostgresTranscriptStore(database)) as client:
+        listing = await client.get("/transcripts")
+        one = await client.get("/transcripts/20231114-000000-pg0001")
+    for response in (listing, one):
+        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+        assert "hunter2-password" not in response.text
+
+
+@pytest.mark.unit
+async def test_a_store_opened_on_demand_is_opened_for_each_page_once_it_can_be(
+    tmp_path: Path,
+) -> None:
+    store = TranscriptStore(tmp_path)
+    writer = store.open_session("20231114-000000-abc000", started_at=T0)
+    writer.write("user_turn", T0 + 1, {"turn": 1, "text": "question"})
+    attempts: list[int] = []
+
+    def opened() -> TranscriptReader:
+        attempts.append(1)
+        if len(attempts) == 1:  # the database is down when the first page is asked for
+            raise Unavailable("the database could not be reached")
+        return store
+
+    async with pages_client(opened) as client:
+        down = await client.get("/transcripts")
+        back = await client.get("/transcripts")
+    assert down.status_code == 503
+    assert back.status_code == 200 and "20231114-000000-abc000" in back.text
+    assert len(attempts) == 2

@@ -1,15 +1,16 @@
-"""A live session's file work on a thread of its own: the event loop only hands events over.
+"""A live session's store work on a thread of its own: the event loop only hands events over.
 
-The loop that runs a bot's pipeline also carries its audio, so a slow or stalled disk must not
-stall it. A `BackgroundSession` keeps each event in memory the moment it is recorded and queues
-its write; one thread per session runs the queued work in order (retention, opening the file, one
-`SessionWriter.append` per event, closing), so the file gets the same whole lines in the same
-order as if each were written on the spot, and each is on disk once its write on that thread
-returns.
+The loop that runs a bot's pipeline also carries its audio, so a slow or stalled disk (or a slow
+database) must not stall it. A `BackgroundSession` keeps each event in memory the moment it is
+recorded and queues its write; one thread per session runs the queued work in order (retention,
+opening the session, one `append` per event, closing), so the store gets the same events in the
+same order as if each were written on the spot, and each is stored once its write on that thread
+returns. The store is a folder (`transcripts.store`) or PostgreSQL (`transcripts.postgres`); this
+module sees only `transcripts.backend`'s protocols.
 
-At most `max_pending` events wait for the thread. A disk that falls that far behind is treated
+At most `max_pending` events wait for the thread. A store that falls that far behind is treated
 like a full one: logged once, and the rest of the session is kept in memory only, so the file
-stays a clean prefix of the session.
+(or the table) stays a clean prefix of the session.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Any
 
 from loguru import logger
 
+from transcripts.backend import TranscriptBackend, TranscriptWriter
 from transcripts.files import check_session_id
-from transcripts.store import SessionWriter, TranscriptStore, make_event
+from transcripts.store import make_event
 
 DEFAULT_MAX_PENDING = 10_000
 """Events queued for the writer thread before a session goes memory-only: minutes of a busy
@@ -37,19 +39,20 @@ class BackgroundSession:
     """One session written by its own thread; the methods called on the loop never block.
 
     Args:
-        store: The transcript folder.
-        session_id: The session's id (it names the file).
+        store: Where the transcript goes: the folder's store, or PostgreSQL's.
+        session_id: The session's id (it names the file, or keys the rows).
         max_pending: Events that may wait for the thread before the session goes memory-only.
     """
 
     def __init__(
-        self, store: TranscriptStore, session_id: str, *, max_pending: int = DEFAULT_MAX_PENDING
+        self, store: TranscriptBackend, session_id: str, *, max_pending: int = DEFAULT_MAX_PENDING
     ) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
         self.store = store
         self.session_id = check_session_id(session_id)
-        self.path = store.path_of(session_id)
+        self.where = store.where(session_id)
+        """Where the session is written, for log lines."""
         self.events: list[dict[str, Any]] = []
         """Every event recorded, written or not, in order."""
         self._max_pending = max_pending
@@ -58,7 +61,7 @@ class BackgroundSession:
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._pending = 0
         self._lock = threading.Lock()
-        self._writer: SessionWriter | None = None
+        self._writer: TranscriptWriter | None = None
         self._behind = False
         self._closed = False
         self._thread = threading.Thread(
@@ -69,14 +72,15 @@ class BackgroundSession:
     # Called on the event loop
 
     def open(self, *, started_at: float, meta: Mapping[str, Any], purge: bool = True) -> None:
-        """Start the thread: it applies retention (keeping this session), then opens the file."""
+        """Start the thread: it applies retention (keeping this session), then opens the
+        session in the store."""
         if self._thread.is_alive() or self._closed:
             return
         self._thread.start()
         self._jobs.put(partial(self._open, started_at, dict(meta), purge))
 
     def write(self, kind: str, ts: float, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """Record one event: in memory now, on disk as soon as the thread gets to it."""
+        """Record one event: in memory now, in the store as soon as the thread gets to it."""
         event = make_event(self.session_id, kind, ts, fields)
         self.events.append(event)
         if self._closed or self._behind:
@@ -88,7 +92,7 @@ class BackgroundSession:
         if not admitted:
             self._behind = True
             logger.warning(
-                f"transcript {self.session_id}: cannot write {self.path} (the disk is "
+                f"transcript {self.session_id}: cannot write {self.where} (the store is "
                 f"{self._max_pending} events behind); the session goes on and its transcript "
                 "is kept in memory only"
             )
@@ -97,7 +101,8 @@ class BackgroundSession:
         return event
 
     def close(self, *, ts: float, summary: Mapping[str, Any]) -> None:
-        """Queue the index's end line and the file's release; the thread ends after them."""
+        """Queue the session's end (the index's end line, or its row's) and its release; the
+        thread ends after them."""
         if self._closed:
             return
         self._closed = True
@@ -129,12 +134,12 @@ class BackgroundSession:
 
     @property
     def written(self) -> int:
-        """Events on disk so far."""
+        """Events stored so far."""
         return self._writer.written if self._writer is not None else 0
 
     @property
     def in_memory_only(self) -> bool:
-        """True once the disk failed or fell too far behind: later events stay in memory."""
+        """True once the store failed or fell too far behind: later events stay in memory."""
         return self._behind or (self._writer is not None and self._writer.in_memory_only)
 
     # ----------------------------------------------------------------------------------------

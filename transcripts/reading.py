@@ -8,7 +8,7 @@ counted rather than making the session unreadable.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +16,11 @@ from typing import Any, Literal
 from loguru import logger
 
 from transcripts.files import INDEX_NAME, SESSION_ID, SUFFIX, check_session_id
+
+
+class NoSuchSession(LookupError):
+    """The store holds no session of that id: one reading interface for every store, so a page
+    or the CLI answers "not found" the same way whether the session was a file or rows."""
 
 
 @dataclass
@@ -198,8 +203,8 @@ class SessionInfo:
         return max(0.0, self.last_ts - self.started_at)
 
 
-def list_sessions(folder: Path | str) -> list[SessionInfo]:
-    """Every session in the folder, oldest first.
+def list_sessions(folder: Path | str, *, only: Collection[str] | None = None) -> list[SessionInfo]:
+    """Every session in the folder (or those of `only`), oldest first.
 
     Sessions the index shows as started and ended are listed from the index alone; the others
     (still running, killed, or missing from a lost index) are read from their files.
@@ -210,6 +215,8 @@ def list_sessions(folder: Path | str) -> list[SessionInfo]:
     index = read_index(folder)
     infos: list[SessionInfo] = []
     for session_id, _path in session_files(folder):
+        if only is not None and session_id not in only:
+            continue
         entry = index.get(session_id, {})
         started, ended = entry.get("started"), entry.get("ended")
         if started is not None and ended is not None:
@@ -225,18 +232,60 @@ def list_sessions(folder: Path | str) -> list[SessionInfo]:
                 )
             )
             continue
-        transcript = load_session(folder, session_id)
-        end = transcript.ended
-        infos.append(
-            SessionInfo(
-                session_id,
-                transcript.started_at,
-                transcript.last_ts,
-                len(transcript.user_turns),
-                len(transcript.bot_turns),
-                end is not None,
-                str(end.get("detail", "")) if end else "",
-            )
-        )
-    infos.sort(key=lambda i: (i.started_at is None, i.started_at or 0.0, i.session_id))
-    return infos
+        infos.append(info_from_events(load_session(folder, session_id)))
+    return sorted_infos(infos)
+
+
+def info_from_events(transcript: Transcript) -> SessionInfo:
+    """A session's listing line from its events, for one whose end was never recorded."""
+    end = transcript.ended
+    return SessionInfo(
+        transcript.session_id,
+        transcript.started_at,
+        transcript.last_ts,
+        len(transcript.user_turns),
+        len(transcript.bot_turns),
+        end is not None,
+        str(end.get("detail", "")) if end else "",
+    )
+
+
+def sorted_infos(infos: list[SessionInfo]) -> list[SessionInfo]:
+    """Oldest first, whichever store listed them; a session with no known start goes last."""
+    return sorted(infos, key=lambda i: (i.started_at is None, i.started_at or 0.0, i.session_id))
+
+
+def sessions_of_conversation(folder: Path | str, conversation_id: str) -> list[SessionInfo]:
+    """The sessions in the folder whose start says they belong to the conversation, oldest
+    first.
+
+    A conversation is kept across processes and reconnections, so its sessions are found by the
+    `conversation` of their start's metadata: the index's start line, else (a lost index) the
+    session file's own `started` event.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    index = read_index(folder)
+    ids = {
+        session_id
+        for session_id, _path in session_files(folder)
+        if _conversation_of(folder, session_id, index) == conversation_id
+    }
+    return list_sessions(folder, only=ids) if ids else []
+
+
+def _conversation_of(
+    folder: Path, session_id: str, index: dict[str, dict[str, dict[str, Any]]]
+) -> str | None:
+    meta = index.get(session_id, {}).get("started", {}).get("meta")
+    if not isinstance(meta, dict):
+        started = [
+            e
+            for e in load_session(folder, session_id).session_events
+            if e.get("event") == "started"
+        ]
+        meta = started[0].get("meta") if started else None
+    if not isinstance(meta, dict) or meta.get("conversation") is None:
+        return None
+    return str(meta["conversation"])

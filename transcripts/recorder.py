@@ -27,7 +27,7 @@ are tested with a fake clock and no pipeline.
   on and aggregates it with the bot's words), so it is taken out of the bot turn it lands in.
 - Events before `start()` (a connection event while the pipeline starts) are kept for it.
 
-The event schema is in `transcripts.store`; the file work runs on a writer thread
+The event schema is in `transcripts.store`; the store work runs on a writer thread
 (`transcripts.background`), so no method here blocks.
 """
 
@@ -42,10 +42,10 @@ from typing import Any
 
 from loguru import logger
 
+from transcripts.backend import TranscriptBackend
 from transcripts.background import DEFAULT_MAX_PENDING, BackgroundSession
 from transcripts.files import check_session_id, new_session_id
 from transcripts.reading import Transcript
-from transcripts.store import TranscriptStore
 
 MAX_EARLY = 64
 """Events kept from before the session started; a pipeline that starts sends one or two."""
@@ -64,7 +64,8 @@ class TranscriptRecorder:
     """One session's transcript, built from conversation events.
 
     Args:
-        store: Where the session is written (`TranscriptStore(folder, retention_days=...)`).
+        store: Where the session is written (`TranscriptStore(folder, retention_days=...)`,
+            or `transcripts.postgres.PostgresTranscriptStore(database, retention_days=...)`).
         session_id: Names the file; a new sortable id (`20250101-120000-3f9a1c`) by default.
         metadata: Written on the session's `started` event and in the index (bot name, model...).
         max_result_chars: Tool arguments, results and errors longer than this, as JSON, are
@@ -76,7 +77,7 @@ class TranscriptRecorder:
 
     def __init__(
         self,
-        store: TranscriptStore,
+        store: TranscriptBackend,
         session_id: str | None = None,
         *,
         metadata: Mapping[str, Any] | None = None,
@@ -141,7 +142,7 @@ class TranscriptRecorder:
         for kind, at, fields in self._early:
             self._record(kind, max(at, now), **fields)
         self._early.clear()
-        logger.info(f"transcript {self.session_id} → {self._session.path}")
+        logger.info(f"transcript {self.session_id} → {self._session.where}")
 
     def session_event(self, event: str, detail: str = "") -> None:
         """The model connection changed (connected, resumed, reconnecting, failed, ...)."""
@@ -166,11 +167,11 @@ class TranscriptRecorder:
         )
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything recorded so far is on disk (tests and tools; not the loop)."""
+        """Block until everything recorded so far is stored (tests and tools; not the loop)."""
         return self._session.flush(timeout) if self._session else True
 
     async def drained(self, within: float | None = None) -> bool:
-        """Wait, off the loop, until everything recorded so far is on disk; False if `within`
+        """Wait, off the loop, until everything recorded so far is stored; False if `within`
         seconds ran out first."""
         return await self._session.drained(within) if self._session else True
 

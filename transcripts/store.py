@@ -69,7 +69,17 @@ from transcripts.files import (
     fsync_dir,
     open_private,
 )
-from transcripts.reading import parse_lines, read_index, session_files
+from transcripts.reading import (
+    NoSuchSession,
+    SessionInfo,
+    Transcript,
+    list_sessions,
+    load_session,
+    parse_lines,
+    read_index,
+    session_files,
+    sessions_of_conversation,
+)
 
 
 def make_event(session_id: str, kind: str, ts: float, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,6 +115,33 @@ class TranscriptStore:
 
     def path_of(self, session_id: str) -> Path:
         return self.folder / (check_session_id(session_id) + SUFFIX)
+
+    @property
+    def location(self) -> str:
+        return str(self.folder)
+
+    def where(self, session_id: str) -> str:
+        return str(self.path_of(session_id))
+
+    def load(self, session_id: str) -> Transcript:
+        """One session read back, a torn last line skipped (see `load_session`).
+
+        Raises:
+            NoSuchSession: The folder has no file for it.
+            ValueError: The session id is not a valid one.
+        """
+        try:
+            return load_session(self.folder, session_id)
+        except FileNotFoundError:
+            raise NoSuchSession(f"no session {session_id} in {self.folder}") from None
+
+    def sessions(self) -> list[SessionInfo]:
+        """Every session in the folder, oldest first (see `list_sessions`)."""
+        return list_sessions(self.folder)
+
+    def sessions_of_conversation(self, conversation_id: str) -> list[SessionInfo]:
+        """The folder's sessions of one conversation, oldest first; a scan of every start."""
+        return sessions_of_conversation(self.folder, conversation_id)
 
     def ensure_folder(self) -> None:
         """Create the folder private; warn (without changing it) when an existing one is not.
