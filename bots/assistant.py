@@ -6,30 +6,34 @@ started for you when there is no `GOOGLE_API_KEY`, with `make run`.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from loguru import logger
+from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.processors.frameworks.rtvi.observer import RTVIObserverParams
-from pipecat.runner.types import RunnerArguments
+from pipecat.runner.types import RunnerArguments, SmallWebRTCRunnerArguments
 from pipecat.runner.utils import create_transport
 from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
 from pipecat.transports.base_transport import BaseTransport, TransportParams, VideoInSourceParams
 from pipecat.workers.runner import WorkerRunner
 
 from bots import lifecycle, metrics
+from bots.conversations import ConversationKeeper, Resumed, conversation_id_in, resume
 from bots.gemini_live.config import make_llm, takes_non_blocking_tools
 from bots.models import takes_blocking_tools
 from bots.pipeline import Assembled, Stages, assemble, piper_tts
 from bots.settings import Settings, load_settings
+from bots.storage import open_stores
 from bots.tools import NotesStore, assistant_tools
 from observers.bot_metrics import BotMetricsObserver
 from observers.transcript import TranscriptObserver
 from processors.tool_calls import ToolCallProcessor, report_levels
 from toolcalls.registry import ToolRegistry
 from toolcalls.spec import Scheduling
-from transcripts import TranscriptRecorder, TranscriptStore
+from transcripts import TranscriptRecorder
 
 DEFAULT_USER = "local-user"
 SAFE_TO_SHOW = {"get_current_time", "calculate"}  # notes are personal: the browser sees names only
@@ -70,19 +74,26 @@ def user_id_of(runner_args: RunnerArguments) -> str:
     return str(user) if user else DEFAULT_USER
 
 
+def owner_name(settings: Settings) -> str:
+    """This process's name in the conversation store: its replica id, or its host name."""
+    return settings.replica_id or socket.gethostname()
+
+
 def assistant_llm(
     settings: Settings,
     *,
     user_id: str = DEFAULT_USER,
     extra_tools: Sequence[Callable[..., Any]] = (),
     stage_options: Mapping[str, Any] | None = None,
+    notes: NotesStore | None = None,
 ) -> tuple[GeminiLiveLLMService, ToolRegistry]:
     """The assistant's Gemini Live stage with its tools, each wrapped by the session's registry.
 
     ``stage_options`` are `bots.gemini_live.options.StageOptions` fields by name (tests pass
-    short retry delays); the settings and the defaults give the rest.
+    short retry delays); the settings and the defaults give the rest. ``notes`` defaults to
+    the process's store for these settings (`bots.storage`).
     """
-    store = NotesStore(settings.data_dir / "notes.sqlite")
+    store = notes if notes is not None else open_stores(settings).notes
     registry = ToolRegistry(timeout_secs=settings.tool_timeout_secs)
     tools = [
         registry.wrap(
@@ -117,23 +128,35 @@ def build_assistant(
     idle_timeout_secs: float | None = 300,
     bot_name: str = "assistant",
     stage_options: Mapping[str, Any] | None = None,
+    conversation: Resumed | None = None,
 ) -> Assembled:
     """Assemble the assistant's pipeline on any transport (tests pass their own); see
-    `assistant_llm` for the stage and its tools."""
+    `assistant_llm` for the stage and its tools.
+
+    ``conversation`` (from `bots.conversations.resume`) continues a stored conversation: its
+    history seeds the context, its handle resumes the Gemini session, and a keeper stores what
+    changes (`Assembled.keeper`, closed by the caller when the session ends).
+    """
+    stores = open_stores(settings)
+    options = {**(conversation.stage_options if conversation else {}), **(stage_options or {})}
     llm, registry = assistant_llm(
-        settings, user_id=user_id, extra_tools=extra_tools, stage_options=stage_options
+        settings,
+        user_id=user_id,
+        extra_tools=extra_tools,
+        stage_options=options,
+        notes=stores.notes,
     )
     tts = piper_tts() if settings.response_modality == "TEXT" else None
-    transcript = TranscriptRecorder(
-        TranscriptStore(settings.transcripts, retention_days=settings.transcript_retention_days),
-        metadata={
-            "bot": bot_name,
-            "user": user_id,  # the session token's user (or the local one), never the client's
-            "model": settings.gemini_model,
-            "modality": settings.response_modality,
-            "endpoint": "emulator" if settings.emulator_url else "gemini",
-        },
-    )
+    metadata: dict[str, Any] = {
+        "bot": bot_name,
+        "user": user_id,  # the session token's user (or the local one), never the client's
+        "model": settings.gemini_model,
+        "modality": settings.response_modality,
+        "endpoint": "emulator" if settings.emulator_url else "gemini",
+    }
+    if conversation is not None:
+        metadata["conversation"] = conversation.conversation_id
+    transcript = TranscriptRecorder(stores.transcripts, metadata=metadata)
     transcript_observer = TranscriptObserver(transcript, on_latency=metrics.TURN_LATENCY.observe)
     metrics_observer = BotMetricsObserver(
         on_tool_call=metrics.tool_call, on_output_gap=metrics.output_gap
@@ -142,6 +165,7 @@ def build_assistant(
         Stages(
             transport=transport,
             llm=llm,
+            context=LLMContext(messages=conversation.messages if conversation else None),
             user_processors=user_processors,
             bot_processors=[
                 ToolCallProcessor(
@@ -159,6 +183,15 @@ def build_assistant(
         enable_tracing=settings.enable_tracing,
     )
     transcript_observer.attach(assembled.aggregators)
+    if conversation is not None and conversation.conversation is not None:
+        assembled.keeper = ConversationKeeper(
+            stores.conversations,
+            conversation.conversation_id,
+            conversation.owner or owner_name(settings),
+        )
+        assembled.keeper.attach(
+            llm, assembled.aggregators, transcript, earlier=conversation.conversation.history
+        )
     return assembled
 
 
@@ -170,23 +203,45 @@ async def run(
 ) -> None:
     """Create the transport the runner chose, assemble, and run until the client leaves."""
     settings = load_settings()
+    user_id = user_id_of(runner_args)
+    try:
+        requested = conversation_id_in(getattr(runner_args, "body", None))
+    except ValueError as exc:  # the server refuses such ids; the dev runner does not
+        logger.warning(f"ignoring the client's conversation id: {exc}")
+        requested = None
+    conversation = await resume(
+        open_stores(settings).conversations, requested, user_id, owner_name(settings)
+    )
     transport = await create_transport(runner_args, transport_params(vision=vision))
     assembled = build_assistant(
         settings,
         transport,
-        user_id=user_id_of(runner_args),
+        user_id=user_id,
         user_processors=user_processors,
         idle_timeout_secs=runner_args.pipeline_idle_timeout_secs,
         bot_name="vision" if vision else "assistant",
+        conversation=conversation,
     )
     logger.info(
         f"{'vision' if vision else 'assistant'} bot: model {settings.gemini_model} via "
         f"{'the local emulator' if settings.uses_emulator else 'Gemini'}"
     )
-    lifecycle.track(assembled.worker)
+    # A page that named its conversation reconnects when asked to move to another replica; a
+    # client that did not would only be kept waiting, and a Daily room is handed over instead.
+    movable = requested is not None and isinstance(runner_args, SmallWebRTCRunnerArguments)
+    keeper = assembled.keeper if movable else None
+    lifecycle.track(
+        assembled.worker,
+        conversation=keeper.conversation_id if keeper is not None else None,
+        ready_to_move=keeper.ready_to_move if keeper is not None else None,
+    )
     runner = WorkerRunner(handle_sigint=runner_args.handle_sigint)
     await runner.add_workers(assembled.worker)
-    await runner.run()
+    try:
+        await runner.run()
+    finally:
+        if assembled.keeper is not None:
+            await assembled.keeper.close()
 
 
 async def bot(runner_args: RunnerArguments) -> None:

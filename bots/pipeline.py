@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pipecat.frames.frames import LLMRunFrame
 from pipecat.observers.base_observer import BaseObserver
@@ -51,6 +52,9 @@ from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from processors.rtvi_errors import SessionEndingRTVIProcessor
+
+if TYPE_CHECKING:
+    from bots.conversations import ConversationKeeper
 
 INPUT_RATE = 16000
 OUTPUT_RATE = 24000
@@ -78,6 +82,9 @@ class Assembled:
     pipeline: Pipeline
     worker: PipelineWorker
     aggregators: LLMContextAggregatorPair
+    keeper: ConversationKeeper | None = None
+    """What keeps the conversation in the store (`bots.conversations.ConversationKeeper`), if
+    the bot set one up; the bot closes it when the session ends."""
 
 
 def piper_tts() -> TTSService:

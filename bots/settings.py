@@ -81,6 +81,20 @@ class Settings(BaseSettings):
     transcript_dir: Path | None = Field(
         None, description="transcripts (default DATA_DIR/transcripts)"
     )
+    database_url: SecretStr | None = Field(
+        None,
+        description="postgresql://USER:PASSWORD@HOST/DB: notes, transcripts and conversations in "
+        "PostgreSQL, shared by every replica; unset keeps them under DATA_DIR",
+    )
+    database_pool_size: int = Field(
+        10, ge=1, le=200, description="PostgreSQL connections this process opens at most"
+    )
+    replica_id: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,31}$",
+        description="this process's name in a fleet: its session ids start with it, which is "
+        "how the load balancer sends a session's requests to it",
+    )
     daily_api_key: SecretStr | None = Field(None, description="Daily REST API key")
     daily_api_url: str = Field("https://api.daily.co/v1", description="Daily REST base URL")
     daily_room_url: str | None = Field(None, description="reuse this Daily room")
@@ -130,6 +144,18 @@ class Settings(BaseSettings):
     max_sessions_per_client: int = Field(
         3, ge=1, le=1000, description="conversations at once per user (or per address)"
     )
+    fleet_url: str | None = Field(
+        None,
+        description="the fleet's load balancer, e.g. http://haproxy:8080: a stopping Daily "
+        "replica asks it for a bot in each of its rooms",
+    )
+    drain_move_secs: float = Field(
+        15.0,
+        ge=0,
+        le=3600,
+        description="on SIGTERM, how long to wait for clients to move to another replica before "
+        "their sessions are ended (Kubernetes: terminationGracePeriodSeconds must exceed it)",
+    )
     ice_timeout_secs: float = Field(
         30.0, gt=0, le=600, description="end a session whose media has not connected by then"
     )
@@ -166,7 +192,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "google_api_key", "daily_api_key", "session_secret", "admin_token", mode="before"
+        "google_api_key",
+        "daily_api_key",
+        "session_secret",
+        "admin_token",
+        "database_url",
+        "replica_id",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -180,6 +212,15 @@ class Settings(BaseSettings):
                 "must be at least 16 characters; make one with "
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must be a PostgreSQL URL: postgresql://USER:PASSWORD@HOST:PORT/DB")
         return value
 
     @model_validator(mode="after")
@@ -241,7 +282,7 @@ def load_settings(**overrides: object) -> Settings:
                 lines.append(message)
                 continue
             name = loc[0].upper()
-            secret = name.endswith(("_KEY", "_SECRET", "_TOKEN"))
+            secret = name.endswith(("_KEY", "_SECRET", "_TOKEN")) or name == "DATABASE_URL"
             shown = "" if secret else f" (got {err.get('input')!r})"
             lines.append(f"{name}: {message}{shown}")
         # One line per problem, each naming its variable: a bot stopped by one bad setting

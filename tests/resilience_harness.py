@@ -49,6 +49,7 @@ from pipecat.transports.base_transport import BaseTransport, TransportParams
 from pipecat.workers.runner import WorkerRunner
 
 from bots.assistant import build_assistant
+from bots.conversations import ConversationKeeper, Resumed
 from bots.gemini_live.service import GeminiLiveStage
 from bots.settings import Settings
 from emulator.server import Running
@@ -332,6 +333,7 @@ class Bot:
     view: EmulatorView
     passed: PassedOn
     asked: list[str] = field(default_factory=list)
+    keeper: ConversationKeeper | None = None
 
     # ------------------------------------------------------------------ input
 
@@ -444,6 +446,7 @@ async def run_bot(
     bot_processors: Sequence[FrameProcessor] = (),
     connect: bool = True,
     ready: bool = True,
+    conversation: Resumed | None = None,
     **settings: Any,
 ) -> AsyncIterator[Bot]:
     """Run the assistant bot until the block ends.
@@ -457,6 +460,7 @@ async def run_bot(
         bot_processors: Extra bot-side stages (e.g. a logger of frames).
         connect: Fire `on_client_connected` (which starts the conversation) once running.
         ready: Wait until the Gemini Live stage takes input before handing the bot over.
+        conversation: A stored conversation to continue (`bots.conversations.resume`).
         **settings: `Settings` fields to override.
     """
     config = Settings(  # type: ignore[call-arg]
@@ -475,6 +479,7 @@ async def run_bot(
         bot_processors=bot_processors,
         idle_timeout_secs=None,
         stage_options=options,
+        conversation=conversation,
     )
     llm = find_stage(assembled.pipeline.processors)
     log = FrameLog()
@@ -489,6 +494,7 @@ async def run_bot(
     task = asyncio.create_task(runner.run(), name="bot-runner")
     context = assembled.aggregators.assistant().context
     bot = Bot(emulator, transport, llm, log, worker, task, context, view, passed)
+    bot.keeper = assembled.keeper
     try:
         await until(lambda: llm.status.started or task.done(), "the pipeline to start")
         if connect:
@@ -505,3 +511,5 @@ async def run_bot(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, TIMEOUT)
         await view.stop()
+        if bot.keeper is not None:
+            await bot.keeper.close()

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from bots import lifecycle, metrics
+from bots.daily.routes import HANDOVER_SECS
 from bots.server.health import PROBE_PATHS
 from bots.server.run import CLOSE_GRACE_SECS, LEFTOVER_GRACE_SECS
 from bots.settings import Settings
@@ -30,7 +31,10 @@ KUBERNETES_VERSION = "1.37.0"
 bundles, current in late 2026)."""
 REPO = Path(__file__).resolve().parents[1]
 BASE = REPO / "deploy" / "kubernetes" / "base"
-SECRET_SETTINGS = {"GOOGLE_API_KEY", "SESSION_SECRET", "ADMIN_TOKEN", "DAILY_API_KEY"}
+SECRET_SETTINGS = {
+    name.upper() for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)
+}
+"""The settings the bot holds as secrets (API keys, tokens, the database URL's password)."""
 
 
 def kustomization() -> dict[str, Any]:
@@ -111,8 +115,11 @@ def test_the_grace_period_outlasts_the_drain_that_the_prestop_hook_starts() -> N
     pod = one("Deployment")["spec"]["template"]["spec"]
     hook = " ".join(bot_container()["lifecycle"]["preStop"]["exec"]["command"])
     assert "os.kill(1, signal.SIGTERM)" in hook  # the bot is PID 1: its first stop signal
-    drain = lifecycle.GRACE_SECS + CLOSE_GRACE_SECS + LEFTOVER_GRACE_SECS
+    drain = HANDOVER_SECS + lifecycle.GRACE_SECS + CLOSE_GRACE_SECS + LEFTOVER_GRACE_SECS
     assert pod["terminationGracePeriodSeconds"] >= drain + 10
+    # In Daily mode no page is asked to move (the rooms are handed over instead), so the
+    # move period adds nothing; a SmallWebRTC fleet's grace must also cover DRAIN_MOVE_SECS.
+    assert "-t" in bot_container()["args"] and "daily" in bot_container()["args"]
 
 
 def test_the_autoscaler_scales_the_deployment_on_a_metric_the_bot_exports() -> None:

@@ -271,8 +271,13 @@ class DailyRooms:
 
     # -- rooms and tokens -----------------------------------------------------------------
 
-    async def open(self) -> DailyRoom:
+    async def open(self, conversation_room: str | None = None) -> DailyRoom:
         """A private room (made now, or `DAILY_ROOM_URL`) with a bot token and a browser token.
+
+        Args:
+            conversation_room: The room a conversation already has (another process made it):
+                it is used again with fresh tokens while it exists and has not expired;
+                otherwise a new room is made.
 
         Raises:
             DailyRoomError: Daily refused or could not be reached; a room made before the
@@ -281,7 +286,30 @@ class DailyRooms:
         async with self._helper() as helper:
             if self.reuse_url:
                 return await self._reuse(helper, self.reuse_url)
+            if conversation_room:
+                try:
+                    return await self._rejoin(helper, conversation_room)
+                except DailyRoomError as exc:
+                    if exc.status is not None and exc.status >= 500:
+                        raise
+                    logger.info(f"the conversation's room is gone ({exc}); making a new one")
             return await self._create(helper)
+
+    async def _rejoin(self, helper: DailyRESTHelper, room_url: str) -> DailyRoom:
+        """Fresh tokens for a room this module made for the conversation (maybe elsewhere)."""
+        now = time.time()
+        name = _room_name_of(room_url)
+        found: DailyRoomObject = await self._call(
+            f"looking up the conversation's room {name}", helper.get_room_from_url(room_url)
+        )
+        room_exp = found.config.exp
+        if room_exp is not None and room_exp <= now + 60:
+            raise DailyRoomError(f"room {name} expires at {_clock(room_exp)}", status=410)
+        if found.privacy != "private":
+            raise DailyRoomError(f"room {name} is {found.privacy}, not private", status=409)
+        room = await self._mint(helper, room_url, name, room_exp, now, created=True)
+        logger.info(f"Joining the conversation's Daily room {name} again, with fresh tokens")
+        return room
 
     async def _create(self, helper: DailyRESTHelper) -> DailyRoom:
         now = time.time()

@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from loguru import logger
@@ -23,11 +24,19 @@ from pipecat.runner.types import DailyRunnerArguments
 from pydantic import BaseModel, ConfigDict
 
 from bots import metrics
+from bots.conversations import conversation_id_in
 from bots.daily.rooms import BotFunction, DailyRoom, DailyRoomError, DailyRooms
 from bots.server.app import ServerConfig, client_of, identify
 from bots.server.identity import LOCAL_USER, Identity
 from bots.server.sessions import Refused, SessionBook
 from bots.settings import Settings
+from bots.storage import open_stores
+from stores.conversations import Conversation, ConversationStore, NotYours
+
+HANDOVER_ATTEMPTS = 5
+HANDOVER_RETRY_SECS = 0.5
+HANDOVER_SECS = 10.0
+"""The most a stopping replica spends handing its Daily rooms over to the fleet."""
 
 SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
 """`Sec-Fetch-Site` values of a request this server's own page or the address bar made; a request
@@ -43,6 +52,7 @@ class DailySessions:
         bot: BotFunction,
         book: SessionBook,
         draining: Callable[[], bool] = lambda: False,
+        conversations: Callable[[], ConversationStore] | None = None,
     ) -> None:
         """Keep the room maker, the bot function the runner would call, and the caps.
 
@@ -51,12 +61,18 @@ class DailySessions:
             bot: `bot(runner_args)`, called with `DailyRunnerArguments` holding the bot token.
             book: the process's session caps, shared with `/readyz`.
             draining: whether the server is stopping (then no session starts).
+            conversations: the conversation store (opened on first use), where each
+                conversation's room is kept: a `/start` with a known conversation id joins
+                its room again, on whichever process receives it.
         """
         self.rooms = rooms
         self.bot = bot
         self.book = book
         self.draining = draining
+        self.conversations = conversations
         self.tasks: set[asyncio.Task[None]] = set()
+        self.running: dict[str, tuple[str, str]] = {}
+        """Session id -> (conversation id, user) of the sessions that belong to a conversation."""
 
     async def start(
         self, identity: Identity, client: str, body: dict[str, Any] | None = None
@@ -71,10 +87,14 @@ class DailySessions:
         if self.draining():
             metrics.refused("draining")
             raise Refused(503, "This server is restarting. Try again in a moment.", 5)
+        conversation = await self._conversation(body, identity)
         entry = self.book.reserve(client, identity.user, body or {})
         self.book.start(entry.session_id)
         try:
-            room = await self.rooms.open()
+            room = await self.rooms.open(conversation.room_url if conversation else None)
+            if conversation is not None and room.room_url != conversation.room_url:
+                store = self._store()
+                await asyncio.to_thread(store.set_room, conversation.conversation_id, room.room_url)
         except BaseException:
             self.book.end(entry.session_id)
             raise
@@ -92,12 +112,49 @@ class DailySessions:
             f"this link works until {room.expires_at:%H:%M:%S} UTC).",
             flush=True,
         )
+        if conversation is not None:
+            self.running[session_id] = (conversation.conversation_id, identity.user)
         task = asyncio.create_task(
             self._run(session_id, room, runner_args), name=f"daily-{session_id}"
         )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return room, session_id
+
+    def _store(self) -> ConversationStore:
+        assert self.conversations is not None
+        return self.conversations()
+
+    async def _conversation(
+        self, body: dict[str, Any] | None, identity: Identity
+    ) -> Conversation | None:
+        """The conversation a `/start` names (claimed for its user when new), or None."""
+        if self.conversations is None:
+            return None
+        try:
+            conversation_id = conversation_id_in(body)
+        except ValueError as exc:
+            raise HTTPException(400, f"Invalid conversation id: {exc}") from None
+        if conversation_id is None:
+            return None
+        store = self._store()
+        try:
+            found = await asyncio.to_thread(store.get, conversation_id)
+            if found is None:
+                # Claimed now, so the room made for it is kept with it; the bot claims it again.
+                found = await asyncio.to_thread(
+                    store.claim, conversation_id, identity.user, "daily-start"
+                )
+        except NotYours:
+            found = None
+        except Exception as exc:
+            logger.warning(f"conversation lookup failed: {type(exc).__name__}: {exc}")
+            raise Refused(
+                503, "The conversation store cannot be reached. Try again in a moment.", 5
+            ) from None
+        if found is None or found.user_id != identity.user:
+            raise HTTPException(404, "No such conversation: start a new one.")
+        return found
 
     async def _run(
         self, session_id: str, room: DailyRoom, runner_args: DailyRunnerArguments
@@ -109,7 +166,47 @@ class DailySessions:
             logger.exception(f"Daily session {session_id} ended with an error")
         finally:
             self.book.end(session_id)
-            await self.rooms.close(room)
+            self.running.pop(session_id, None)
+            body = runner_args.body if isinstance(runner_args.body, dict) else {}
+            if self.draining() and body.get("conversation_id"):
+                # The conversation goes on: another process's bot joins this room again.
+                logger.info(f"Leaving Daily room {room.room_name} for the next bot")
+            else:
+                await self.rooms.close(room)
+
+    async def hand_over(
+        self, fleet: httpx.AsyncClient, token_for: Callable[[str], str | None]
+    ) -> int:
+        """Ask the fleet, through its load balancer, for a bot in each conversation's room.
+
+        A stopping replica cannot move a Daily user (their client is Daily's, not our page),
+        so it asks for its replacement itself: a `POST /start` naming the conversation, as its
+        user (a session token minted for them when tokens are on). The balancer sends it to a
+        replica that is ready, whose bot joins the same room with fresh tokens and resumes the
+        conversation. Returns how many conversations were taken.
+        """
+        taken = 0
+        for conversation_id, user in list(self.running.values()):
+            token = token_for(user)
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            request = {"transport": "daily", "body": {"conversation_id": conversation_id}}
+            for attempt in range(HANDOVER_ATTEMPTS):
+                try:
+                    answer = await fleet.post("/start", json=request, headers=headers)
+                except httpx.HTTPError as exc:
+                    logger.warning(f"hand-over of a Daily conversation failed: {exc!r}")
+                    answer = None
+                if answer is not None and answer.status_code == 200:
+                    taken += 1
+                    break
+                if answer is not None and answer.status_code not in (429, 502, 503, 504):
+                    logger.warning(f"the fleet refused a Daily hand-over: {answer.status_code}")
+                    break
+                # The balancer may not have seen this replica go unready yet: ask again.
+                await asyncio.sleep(HANDOVER_RETRY_SECS * (attempt + 1))
+        if self.running:
+            logger.info(f"handed {taken} of {len(self.running)} Daily conversation(s) over")
+        return taken
 
     async def wait(self) -> None:
         """Wait for every running session to end (and its room to be deleted)."""
@@ -186,7 +283,9 @@ def install_daily_routes(
     Returns:
         The sessions (tests wait on them; shutdown closes them).
     """
-    sessions = DailySessions(DailyRooms(settings), bot, book, draining)
+    sessions = DailySessions(
+        DailyRooms(settings), bot, book, draining, lambda: open_stores(settings).conversations
+    )
     who = identify(config)
 
     @app.post("/start")

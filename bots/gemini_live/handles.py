@@ -22,13 +22,20 @@ class ResumptionHandles:
     Args:
         ttl_secs: How long after it was issued a handle is used.
         clock: Monotonic clock (tests pass a fake one).
+        on_received: Called with each new handle (the conversation store keeps the latest, so
+            another process can resume the session).
     """
 
     def __init__(
-        self, ttl_secs: float = DEFAULT_TTL_SECS, *, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl_secs: float = DEFAULT_TTL_SECS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_received: Callable[[str], object] | None = None,
     ) -> None:
         self._ttl = ttl_secs
         self._clock = clock
+        self._on_received = on_received
         self._handle: str | None = None
         self._received_at = 0.0
         self._fresh = False
@@ -49,6 +56,15 @@ class ResumptionHandles:
             logger.debug("got a resumption handle")
         self._handle = handle
         self._received_at = self._clock()
+        self._fresh = True
+        if self._on_received is not None:
+            self._on_received(handle)
+
+    def restore(self, handle: str, age_secs: float) -> None:
+        """Start from a handle another process received `age_secs` ago (a conversation that
+        moved here): the first connection resumes with it while it is young enough."""
+        self._handle = handle
+        self._received_at = self._clock() - max(0.0, age_secs)
         self._fresh = True
 
     def outdated(self) -> None:

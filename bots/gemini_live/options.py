@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bots.gemini_live.supervisor import RetryPolicy
+
+if TYPE_CHECKING:
+    from bots.gemini_live.handles import ResumptionHandles
+    from bots.gemini_live.microphone import MicWatchdog
+    from bots.gemini_live.outbox import Outbox
+    from bots.gemini_live.supervisor import Supervisor
+    from bots.gemini_live.turns import TurnState
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,11 @@ class StageOptions:
         finish_speaking_secs: When the session is asked to end while the model answers, how
             long the answer may go on before its turn is closed and the session ends; None
             leaves Pipecat's own limit (30 s).
+        resume_handle: A handle another process received for this conversation: the first
+            connection resumes the Gemini session with it (if it is young enough).
+        resume_handle_age_secs: How long ago that handle was issued.
+        continues_conversation: The context holds a conversation begun elsewhere: a fresh
+            session is seeded with it as after a reconnect (no greeting, no reply of its own).
     """
 
     reconnect_attempts: int = 6
@@ -43,6 +55,9 @@ class StageOptions:
     max_queued_audio_secs: float = 10.0
     connect_timeout_secs: float = 10.0
     finish_speaking_secs: float | None = None
+    resume_handle: str | None = None
+    resume_handle_age_secs: float = 0.0
+    continues_conversation: bool = False
 
     @classmethod
     def take(cls, base: StageOptions | None, kwargs: dict[str, Any]) -> StageOptions:
@@ -92,3 +107,29 @@ class StageStatus:
     queued: tuple[str, ...]
     dropped_audio_secs: float
     audio_stream_ended: bool
+
+    @classmethod
+    def of(
+        cls,
+        started: bool,
+        supervisor: Supervisor,
+        outbox: Outbox,
+        handles: ResumptionHandles,
+        turns: TurnState,
+        mic: MicWatchdog,
+    ) -> StageStatus:
+        """The status of a stage made of these parts."""
+        return cls(
+            started=started,
+            connected=supervisor.socket is not None,
+            ready=outbox.is_open,
+            session_id=supervisor.session_id,
+            resumption_handle=handles.latest,
+            handle_covers_last_turn=handles.covers_last_turn,
+            bot_responding=turns.bot_responding,
+            goaway_pending=supervisor.goaway_pending,
+            failed=supervisor.failed,
+            queued=outbox.pending,
+            dropped_audio_secs=outbox.dropped_audio_secs,
+            audio_stream_ended=mic.stream_ended,
+        )

@@ -63,12 +63,14 @@ from bots.gemini_live.options import StageOptions, StageStatus
 from bots.gemini_live.outbox import Outbox, Outgoing
 from bots.gemini_live.supervisor import StageHooks, Supervisor
 from bots.gemini_live.tool_calls import MODEL_CANCELLED_EVENT, ToolCallControl, tool_timeouts
-from bots.gemini_live.turns import TurnState
+from bots.gemini_live.turns import FinishSpeaking, TurnState
 from bots.gemini_live.wire import SessionFacade, direct_sends, holding_audio, send_on
 from processors.frames import SessionEvent, SessionEventFrame
 
 if TYPE_CHECKING:
     from google.genai.live import AsyncSession
+
+HANDLE_EVENT = "on_resumption_handle"
 
 
 class GeminiLiveStage(GeminiLiveLLMService):
@@ -78,6 +80,10 @@ class GeminiLiveStage(GeminiLiveLLMService):
     Event handler `on_tool_calls_cancelled_by_model(service, ids)` runs (synchronously) when
     Gemini cancels calls, before Pipecat cancels them: the place for a tool-call registry to
     record the cause, e.g. `registry.cancel(call_id, by_model=True)` for each id.
+
+    Event handler `on_resumption_handle(service, handle)` runs (as a task of its own) for each
+    new resumption handle: the place to keep it where another process can resume the session
+    (`bots.conversations.ConversationKeeper`).
 
     Giving up pushes `SessionEventFrame(FAILED)` and an error with
     `force_treat_as_permanent=True`: the stage is no longer usable, and the worker's
@@ -108,7 +114,13 @@ class GeminiLiveStage(GeminiLiveLLMService):
         self._watch_mic = not (isinstance(vad, GeminiVADParams) and bool(vad.disabled))
 
         self._turns = TurnState(clock=clock)
-        self._handles = ResumptionHandles(self._options.resumption_handle_ttl_secs, clock=clock)
+        self._handles = ResumptionHandles(
+            self._options.resumption_handle_ttl_secs,
+            clock=clock,
+            on_received=lambda h: self._spawn(self._call_event_handler(HANDLE_EVENT, h), "handle"),
+        )
+        if self._options.resume_handle:
+            self._handles.restore(self._options.resume_handle, self._options.resume_handle_age_secs)
         self._calls = CallBook()
         self._outbox = Outbox(
             self._send_queued,
@@ -155,11 +167,18 @@ class GeminiLiveStage(GeminiLiveLLMService):
         self._seed_pending = False
         self._seeded = False
         self._input_ready = False
-        self._finishing: asyncio.Task[None] | None = None
+        self._finishing = FinishSpeaking(
+            self._options.finish_speaking_secs,
+            responding=lambda: self._turns.bot_responding,
+            close_turn=self._close_turn,
+            spawn=self._spawn,
+        )
+        self._socket_resumed = False  # the current socket resumed a session (it has the history)
         # Pipecat drops realtime input until the first seed is sent; the outbox holds it instead.
         self._ready_for_realtime_input = True
         # Sync: it runs in the same step as the cancellation, before Pipecat settles the calls.
         self._register_event_handler(MODEL_CANCELLED_EVENT, sync=True)
+        self._register_event_handler(HANDLE_EVENT)
 
     def _hooks(self) -> StageHooks:
         return StageHooks(
@@ -192,19 +211,8 @@ class GeminiLiveStage(GeminiLiveLLMService):
     @property
     def status(self) -> StageStatus:
         """A snapshot of the connection, the outbox and the turn (see `StageStatus`)."""
-        return StageStatus(
-            started=self._processing,
-            connected=self._supervisor.socket is not None,
-            ready=self._outbox.is_open,
-            session_id=self._supervisor.session_id,
-            resumption_handle=self._handles.latest,
-            handle_covers_last_turn=self._handles.covers_last_turn,
-            bot_responding=self._turns.bot_responding,
-            goaway_pending=self._supervisor.goaway_pending,
-            failed=self._supervisor.failed,
-            queued=self._outbox.pending,
-            dropped_audio_secs=self._outbox.dropped_audio_secs,
-            audio_stream_ended=self._mic.stream_ended,
+        return StageStatus.of(
+            self._processing, self._supervisor, self._outbox, self._handles, self._turns, self._mic
         )
 
     # ------------------------------------------------------------------ life cycle
@@ -244,8 +252,7 @@ class GeminiLiveStage(GeminiLiveLLMService):
     async def _shut_down(self, why: str) -> None:
         await self._supervisor.stop()
         await self._mic.stop()
-        if self._finishing is not None and not self._finishing.done():
-            self._finishing.cancel()
+        self._finishing.stop()
         self._outbox.end(why)
 
     # ------------------------------------------------------------------ Pipecat's connection
@@ -294,12 +301,24 @@ class GeminiLiveStage(GeminiLiveLLMService):
             self._connection_requested = False
 
     async def _create_initial_response(self, for_reconnect: bool = False) -> None:
-        """Seed on the socket directly (ahead of queued input), or once there is one."""
+        """Seed on the socket directly (ahead of queued input), or once there is one.
+
+        A session resumed with a handle from another process already holds the conversation:
+        it is not seeded again. A conversation begun elsewhere that must start a fresh session
+        is seeded as after a reconnect: the model takes the history in and waits for the user.
+        """
         if not self._supervisor.usable():
             self._seed_pending = True
             return
+        if self._socket_resumed and not self._seeded:
+            logger.info(f"{self}: resumed a session begun elsewhere; it has the conversation")
+            self._seeded = self._input_ready = self._ready_for_realtime_input = True
+            await self._outbox.flush()
+            return
         with direct_sends():
-            await super()._create_initial_response(for_reconnect=for_reconnect)
+            await super()._create_initial_response(
+                for_reconnect=for_reconnect or self._options.continues_conversation
+            )
         self._seeded = True
         self._input_ready = True
         await self._outbox.flush()
@@ -309,6 +328,7 @@ class GeminiLiveStage(GeminiLiveLLMService):
         """Pipecat's `llm_setup` span per connection (its `_handle_session_ready` is bypassed)."""
 
     async def _socket_opened(self, socket: AsyncSession, *, resumed: bool, first: bool) -> None:
+        self._socket_resumed = resumed
         await self._traced_setup(socket, resumed=resumed)
         if not resumed and not first:
             self._calls.new_session()  # the calls of the previous session cannot be answered
@@ -370,7 +390,7 @@ class GeminiLiveStage(GeminiLiveLLMService):
         elif isinstance(frame, InputTextRawFrame):
             self._input_sent()
         elif isinstance(frame, EndFrame) and self._turns.bot_responding:
-            self._finish_speaking_soon()
+            self._finishing.soon()
         if hold:
             with holding_audio():
                 await super().process_frame(frame, direction)
@@ -433,25 +453,17 @@ class GeminiLiveStage(GeminiLiveLLMService):
         is_final: bool = True,
         spoken: bool = True,
     ) -> None:
-        """Send a tool result: once per call, never to a call Gemini cancelled, INTERRUPT
-        scheduling where the response asks for it."""
-        if not self._calls.may_answer(tool_call_id, is_final=is_final):
-            logger.debug(f"{self}: no answer to {tool_name} [{tool_call_id}]; it needs none")
-            return
-        response = self._tools.interrupt_response(
-            tool_call_id, tool_name, tool_result_message, is_final=is_final, spoken=spoken
+        """Send a tool result the way `ToolCallControl.send_result` says."""
+        await self._tools.send_result(
+            tool_call_id,
+            tool_name,
+            tool_result_message,
+            is_final=is_final,
+            spoken=spoken,
+            send_plain=super()._tool_result,
+            send_response=self._facade.send_tool_response,
+            input_sent=self._input_sent,
         )
-        if response is None:
-            await super()._tool_result(
-                tool_call_id, tool_name, tool_result_message, is_final=is_final, spoken=spoken
-            )
-        else:
-            try:
-                await self._facade.send_tool_response(function_responses=response)
-            except Exception as exc:
-                await self.push_error(f"Send error: {exc}", exception=exc)
-        if is_final and not self._calls.non_blocking(tool_call_id):
-            self._input_sent()
 
     # ------------------------------------------------------------------ what goes out
 
@@ -486,15 +498,3 @@ class GeminiLiveStage(GeminiLiveLLMService):
             await self._facade.send_realtime_input(audio_stream_end=True)
         except Exception as exc:
             await self.push_error(f"Send error: {exc}", exception=exc)
-
-    def _finish_speaking_soon(self) -> None:
-        secs = self._options.finish_speaking_secs
-        if secs is None or (self._finishing is not None and not self._finishing.done()):
-            return
-        self._finishing = self.create_task(self._finish_speaking(secs), "finish_speaking")
-
-    async def _finish_speaking(self, secs: float) -> None:
-        await asyncio.sleep(secs)
-        if self._turns.bot_responding:
-            logger.info(f"{self}: the answer is still going {secs:g}s after the end; closing it")
-            await self._close_turn()

@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,36 @@ class ToolCallControl:
         self._calls = calls
         self._timeouts = dict(timeouts)
         self._default_timeout = default_timeout_secs
+
+    async def send_result(
+        self,
+        tool_call_id: str,
+        tool_name: str,
+        result: dict[str, Any],
+        *,
+        is_final: bool,
+        spoken: bool,
+        send_plain: Callable[..., Awaitable[None]],
+        send_response: Callable[..., Awaitable[None]],
+        input_sent: Callable[[], None],
+    ) -> None:
+        """Send a tool result: once per call, never to a call Gemini cancelled, INTERRUPT
+        scheduling where the response asks for it (else Pipecat's own send, `send_plain`)."""
+        if not self._calls.may_answer(tool_call_id, is_final=is_final):
+            logger.debug(f"{self._service}: no answer to {tool_name} [{tool_call_id}]; none due")
+            return
+        response = self.interrupt_response(
+            tool_call_id, tool_name, result, is_final=is_final, spoken=spoken
+        )
+        if response is None:
+            await send_plain(tool_call_id, tool_name, result, is_final=is_final, spoken=spoken)
+        else:
+            try:
+                await send_response(function_responses=response)
+            except Exception as exc:
+                await self._service.push_error(f"Send error: {exc}", exception=exc)
+        if is_final and not self._calls.non_blocking(tool_call_id):
+            input_sent()
 
     async def cancelled_by_model(self, call_ids: list[str]) -> None:
         """The model gave up on these calls: stop them, and send no answer for them."""

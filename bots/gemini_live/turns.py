@@ -8,8 +8,12 @@ the last turn.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from loguru import logger
 
 REPLY_GRACE_SECS = 3.0
 """A reply is expected this long after user input (text, a tool result, a transcribed turn);
@@ -74,3 +78,44 @@ class TurnState:
         if since is not None and self._clock() - since < REPLY_GRACE_SECS:
             return False
         return handle_covers_turn
+
+
+class FinishSpeaking:
+    """Closes an answer still going some time after the session was asked to end.
+
+    Args:
+        secs: How long the answer may go on; None leaves Pipecat's own limit.
+        responding: Whether the model's answer is still in progress.
+        close_turn: Ends the model's turn as its `turnComplete` would.
+        spawn: Runs a coroutine as a task of the stage.
+    """
+
+    def __init__(
+        self,
+        secs: float | None,
+        *,
+        responding: Callable[[], bool],
+        close_turn: Callable[[], Awaitable[None]],
+        spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]],
+    ) -> None:
+        self._secs = secs
+        self._responding = responding
+        self._close_turn = close_turn
+        self._spawn = spawn
+        self._task: asyncio.Task[None] | None = None
+
+    def soon(self) -> None:
+        """The session is ending while the model answers: close the answer after `secs`."""
+        if self._secs is None or (self._task is not None and not self._task.done()):
+            return
+        self._task = self._spawn(self._close_later(self._secs), "finish_speaking")
+
+    def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def _close_later(self, secs: float) -> None:
+        await asyncio.sleep(secs)
+        if self._responding():
+            logger.info(f"the answer is still going {secs:g}s after the end; closing it")
+            await self._close_turn()

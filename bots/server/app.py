@@ -26,6 +26,7 @@ from bots.server.sessions import Limits, Refused, SessionBook
 from bots.server.webrtc import (
     BotFunction,
     OfferRequest,
+    OwnerOf,
     PatchRequest,
     StartRequest,
     WebRTCSessions,
@@ -86,15 +87,23 @@ def client_of(request: Request, identity: Identity) -> str:
 
 
 def build_app(
-    config: ServerConfig, bot: BotFunction, *, routers: Sequence[APIRouter] = ()
+    config: ServerConfig,
+    bot: BotFunction,
+    *,
+    routers: Sequence[APIRouter] = (),
+    owner_of: OwnerOf | None = None,
 ) -> tuple[FastAPI, WebRTCSessions]:
     """The app for `bot`, and the sessions it runs (for shutdown and tests).
 
     `routers` are added as they are (the transcript pages); Daily's routes are installed by the
-    entry point with `bots.daily.routes.install_daily_routes`.
+    entry point with `bots.daily.routes.install_daily_routes`. `owner_of` says whose a
+    conversation id is (see `WebRTCSessions`).
     """
     sessions = WebRTCSessions(
-        SessionBook(config.limits), bot, ice_timeout_secs=config.ice_timeout_secs
+        SessionBook(config.limits),
+        bot,
+        ice_timeout_secs=config.ice_timeout_secs,
+        owner_of=owner_of,
     )
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -127,7 +136,7 @@ def _webrtc_routes(app: FastAPI, config: ServerConfig, sessions: WebRTCSessions)
     async def start(
         body: StartRequest, request: Request, identity: Identity = who
     ) -> dict[str, object]:
-        return sessions.start(identity, client_of(request, identity), body)
+        return await sessions.start(identity, client_of(request, identity), body)
 
     @app.post("/sessions/{session_id}/api/offer")
     async def offer(session_id: str, body: OfferRequest, identity: Identity = who) -> object:

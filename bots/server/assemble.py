@@ -7,25 +7,30 @@ back with it in `Served`.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import httpx
 from fastapi import APIRouter, FastAPI
+from loguru import logger
 
 from bots import lifecycle
-from bots.daily.routes import DailySessions, install_daily_routes
+from bots.daily.routes import HANDOVER_SECS, DailySessions, install_daily_routes
 from bots.server.app import ServerConfig, build_app
 from bots.server.guard import allowed_hosts, is_loopback
 from bots.server.health import GEMINI_URL, PROBE_PATHS
+from bots.server.identity import mint
 from bots.server.operator import OperatorAccess
 from bots.server.run import run, serve
 from bots.server.scrape import METRICS_PATH, metrics_router
 from bots.server.sessions import Limits
-from bots.server.webrtc import BotFunction, WebRTCSessions
+from bots.server.webrtc import BotFunction, OwnerOf, WebRTCSessions
 from bots.settings import Settings
+from bots.storage import open_stores
 from bots.transcripts_page import transcripts_router
 
 SESSIONS_PER_CORE = 2
@@ -61,10 +66,26 @@ class Served:
     app: FastAPI
     sessions: WebRTCSessions
     daily: DailySessions | None = None
+    move_secs: float = lifecycle.MOVE_SECS
+    fleet_url: str | None = None
+    session_secret: str | None = None
 
     async def drain(self) -> None:
-        """The first stop signal: no new sessions; the running ones end gracefully."""
+        """The first stop signal: no new sessions; the clients are asked to move to another
+        replica (Daily rooms are handed over to the fleet), and the sessions still here after
+        `move_secs` end gracefully."""
         self.sessions.draining = True
+        if self.daily is not None and self.fleet_url:
+            secret = self.session_secret
+            async with httpx.AsyncClient(base_url=self.fleet_url, timeout=5) as fleet:
+                try:
+                    async with asyncio.timeout(HANDOVER_SECS):
+                        await self.daily.hand_over(
+                            fleet, lambda user: mint(secret, user, 5) if secret else None
+                        )
+                except TimeoutError:
+                    logger.warning(f"handing Daily rooms over took {HANDOVER_SECS:g} s; stopping")
+        await lifecycle.move_all(self.move_secs)
         await lifecycle.end_all()
 
     def cancel(self) -> None:
@@ -110,6 +131,7 @@ def server_config(
         limits=Limits(
             max_sessions=settings.max_sessions or default_max_sessions(usable_cores()),
             max_per_client=settings.max_sessions_per_client,
+            id_prefix=settings.replica_id or "",
         ),
         ice_timeout_secs=settings.ice_timeout_secs,
         gemini_url=gemini_url or settings.emulator_url or GEMINI_URL,
@@ -122,10 +144,12 @@ def transcript_routes(settings: Settings, host: str) -> list[APIRouter]:
     """The transcript pages: behind `ADMIN_TOKEN`, or, without one, only on a loopback bind."""
     if settings.admin_token is not None:
         access = OperatorAccess(settings.admin_token.get_secret_value())
-        pages = transcripts_router(settings.transcripts, require=access.require)
+        pages = transcripts_router(
+            lambda: open_stores(settings).transcripts, require=access.require
+        )
         return [access.login_router(), pages]
     if is_loopback(settings.exposed_host or host):
-        return [transcripts_router(settings.transcripts)]
+        return [transcripts_router(lambda: open_stores(settings).transcripts)]
     return []
 
 
@@ -136,6 +160,17 @@ def metrics_routes(settings: Settings, host: str) -> list[APIRouter]:
     if is_loopback(settings.exposed_host or host):
         return [metrics_router(None)]
     return []
+
+
+def conversation_owner(settings: Settings) -> OwnerOf:
+    """Whose a conversation is, from the process's conversation store (opened on first use)."""
+
+    async def owner_of(conversation_id: str) -> str | None:
+        store = open_stores(settings).conversations
+        conversation = await asyncio.to_thread(store.get, conversation_id)
+        return conversation.user_id if conversation else None
+
+    return owner_of
 
 
 def make_app(
@@ -149,7 +184,10 @@ def make_app(
     """The app for `bot`; raises `bots.daily.rooms.DailyRoomError` when Daily cannot be used."""
     config = server_config(settings, transport, host, gemini_url)
     app, sessions = build_app(
-        config, bot, routers=[*transcript_routes(settings, host), *metrics_routes(settings, host)]
+        config,
+        bot,
+        routers=[*transcript_routes(settings, host), *metrics_routes(settings, host)],
+        owner_of=conversation_owner(settings),
     )
     daily = None
     if transport == "daily":
@@ -161,4 +199,11 @@ def make_app(
             book=sessions.book,
             draining=lambda: sessions.draining,
         )
-    return Served(app, sessions, daily)
+    return Served(
+        app,
+        sessions,
+        daily,
+        move_secs=settings.drain_move_secs,
+        fleet_url=settings.fleet_url,
+        session_secret=config.session_secret,
+    )

@@ -38,11 +38,14 @@ class Limits:
         max_sessions: Running and reserved sessions this process takes at most.
         max_per_client: Running and reserved sessions of one client (user, or address).
         start_ttl_secs: How long a reservation waits for its offer.
+        id_prefix: What every session id starts with (`REPLICA_ID`, then a dot): how a load
+            balancer sends a session's later requests to the process that holds it.
     """
 
     max_sessions: int
     max_per_client: int
     start_ttl_secs: float = 60.0
+    id_prefix: str = ""
 
 
 @dataclass
@@ -104,7 +107,8 @@ class SessionBook:
                 "End one, then try again.",
                 max(1, retry),
             )
-        entry = Entry(secrets.token_urlsafe(16), client, user, dict(body), self._clock())
+        prefix = f"{self.limits.id_prefix}." if self.limits.id_prefix else ""
+        entry = Entry(prefix + secrets.token_urlsafe(16), client, user, dict(body), self._clock())
         self._entries[entry.session_id] = entry
         return entry
 

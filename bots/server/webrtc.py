@@ -28,11 +28,14 @@ from pipecat.transports.smallwebrtc.request_handler import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from bots import metrics
+from bots.conversations import conversation_id_in
 from bots.server.identity import Identity
 from bots.server.sessions import Entry, Refused, SessionBook
 
 BotFunction = Callable[[RunnerArguments], Awaitable[None]]
 """What the server calls per session: the bot module's `bot(runner_args)`."""
+OwnerOf = Callable[[str], Awaitable[str | None]]
+"""Whose conversation an id is (the user), or None for one nobody has started."""
 DEFAULT_STUN = "stun:stun.l.google.com:19302"
 """What Pipecat's runner hands a page that asks for default ICE servers; we do the same."""
 MAX_SDP_CHARS = 32 * 1024
@@ -82,6 +85,28 @@ def check_offer(sdp: str) -> None:
         raise HTTPException(400, "The offer's SDP has no audio section: it is not a call offer.")
 
 
+async def check_conversation(
+    body: dict[str, Any] | None, identity: Identity, owner_of: OwnerOf | None
+) -> None:
+    """Refuse a malformed conversation id (400) and another user's conversation (404, as for
+    one that does not exist: ids are not disclosed); 503 when the store cannot say."""
+    try:
+        conversation_id = conversation_id_in(body)
+    except ValueError as exc:
+        raise HTTPException(400, f"Invalid conversation id: {exc}") from None
+    if conversation_id is None or owner_of is None:
+        return
+    try:
+        owner = await owner_of(conversation_id)
+    except Exception as exc:
+        logger.warning(f"conversation lookup failed: {type(exc).__name__}: {exc}")
+        raise Refused(
+            503, "The conversation store cannot be reached. Try again in a moment.", 5
+        ) from None
+    if owner is not None and owner != identity.user:
+        raise HTTPException(404, "No such conversation: start a new one.")
+
+
 @dataclass
 class WebRTCSessions:
     """The sessions started through `/start` and their offers, under a `SessionBook`.
@@ -91,19 +116,22 @@ class WebRTCSessions:
         bot: The bot function to run for each connected session.
         ice_servers: STUN/TURN servers for the bot's peer connections (and handed to the page).
         ice_timeout_secs: A session whose media has not connected by then is ended.
+        owner_of: Looks up whose a conversation id is, so that `/start` refuses another
+            user's conversation; None takes every well-formed id as the caller's.
     """
 
     book: SessionBook
     bot: BotFunction
     ice_servers: list[IceServer] = field(default_factory=list)
     ice_timeout_secs: float = 30.0
+    owner_of: OwnerOf | None = None
     draining: bool = False
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.handler = SmallWebRTCRequestHandler(ice_servers=self.ice_servers or None)
 
-    def start(self, identity: Identity, client: str, request: StartRequest) -> dict[str, Any]:
+    async def start(self, identity: Identity, client: str, request: StartRequest) -> dict[str, Any]:
         """Reserve a session; the answer the page's `/start` expects."""
         if request.transport != "webrtc":
             raise HTTPException(
@@ -114,6 +142,7 @@ class WebRTCSessions:
         if self.draining:
             metrics.refused("draining")
             raise Refused(503, "This server is restarting. Try again in a moment.", 5)
+        await check_conversation(request.body, identity, self.owner_of)
         entry = self.book.reserve(client, identity.user, request.body)
         answer: dict[str, Any] = {"sessionId": entry.session_id}
         if self.ice_servers:
