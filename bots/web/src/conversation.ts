@@ -315,3 +315,65 @@ function summarize(v: unknown): string {
   const s = typeof v === "string" ? v : JSON.stringify(v);
   return s.length > 160 ? `${s.slice(0, 157)}...` : s;
 }
+
+/** What each RTVI message the bot sends does to the conversation's view. */
+export function applyMessage(
+  conversation: Conversation,
+  type: string,
+  data: Record<string, unknown>,
+): void {
+  const text = typeof data.text === "string" ? data.text : "";
+  switch (type) {
+    case "user-transcription":
+      conversation.userTranscription(text, data.final !== false);
+      break;
+    case "user-llm-text":
+      conversation.userLlmText(text);
+      break;
+    case "user-started-speaking":
+      conversation.userStartedSpeaking();
+      break;
+    case "bot-llm-started":
+      conversation.botLlmStarted();
+      break;
+    case "bot-llm-stopped":
+      conversation.botLlmStopped();
+      break;
+    case "bot-started-speaking":
+      conversation.botStartedSpeaking();
+      break;
+    case "bot-stopped-speaking":
+      conversation.botStoppedSpeaking();
+      break;
+    case "bot-llm-text":
+      conversation.botLlmText(text);
+      break;
+    case "bot-transcription":
+      conversation.botTranscription(text);
+      break;
+    case "bot-output":
+      conversation.botOutput(text, typeof data.segment_id === "number" ? data.segment_id : undefined);
+      break;
+    case "bot-interrupted":
+      conversation.botInterrupted();
+      break;
+    case "llm-function-call-started":
+      conversation.toolStarted(str(data.function_name));
+      break;
+    case "llm-function-call-in-progress":
+      conversation.toolInProgress(
+        str(data.tool_call_id) ?? "",
+        str(data.function_name),
+        data.arguments,
+      );
+      break;
+    case "llm-function-call-stopped":
+      conversation.toolStopped(
+        str(data.tool_call_id) ?? "",
+        str(data.function_name),
+        data.cancelled === true,
+        data.result,
+      );
+      break;
+  }
+}

@@ -20,10 +20,11 @@ import {
   type SmallWebRTCTransportConstructorOptions,
 } from "@pipecat-ai/small-webrtc-transport";
 
-import { Conversation, type ToolView, type TurnView } from "./conversation";
+import { Conversation, applyMessage, type ToolView, type TurnView } from "./conversation";
 import { AudioLevels } from "./levels";
 import { renderTools, renderTranscript } from "./render";
 import { sessionToken } from "./token";
+import { Reconnector, conversationId, newConversation, watchLiveness } from "./reconnect";
 import { LocalMediaManager } from "./media";
 
 type DisplayState =
@@ -46,6 +47,8 @@ interface AgentDebug {
   audioLevel(): number;
   micLevel(): number;
   client: PipecatClient;
+  conversationId: string;
+  reconnects: number;
   connect(): Promise<void>;
   disconnect(): Promise<void>;
 }
@@ -129,6 +132,23 @@ let reconnecting = false;
 let fatal: string | null = null;
 let busy: string | null = null;
 let connecting = false;
+/** The user pressed Disconnect: nothing reconnects until they connect again. */
+let leftByUser = true;
+/** The transport was connected since the last (re)connect began: a drop is worth a reconnect. */
+let wasConnected = false;
+const reconnects = new Reconnector(
+  () => void connect({ reconnect: true }),
+  (why) => {
+    window.__agent.reconnects += 1;
+    window.__agent.events.push(`reconnect:${why}`);
+    ui.banner.textContent = "Reconnecting…";
+    update();
+  },
+  (why) => {
+    fatal = `Could not reconnect (${why}). Press Connect to try again.`;
+    update();
+  },
+);
 const token = sessionToken();
 let videoCapable = params.get("video") === "1";
 let screenCapable = videoCapable;
@@ -142,14 +162,18 @@ const client = new ObservedClient({
   callbacks: {
     onTransportStateChanged: (state) => {
       transportState = state;
+      if (state === "connected" || state === "ready") wasConnected = true;
       if (state === "disconnected" || state === "error") {
         botReady = false;
         reconnecting = false;
+        if (wasConnected && !leftByUser && !fatal) reconnects.schedule("the connection dropped");
       }
       update();
     },
     onBotReady: (data: BotReadyData) => {
       botReady = true;
+      reconnects.reset();
+      ui.banner.textContent = "";
       const caps = (data as { capabilities?: Record<string, boolean | null> }).capabilities;
       if (caps?.video_in === true) videoCapable = true;
       if (caps?.screen_in === true || (caps?.screen_in == null && caps?.video_in === true)) {
@@ -210,63 +234,8 @@ client.onRawMessage = (ev: RTVIMessage) => {
   events.push(ev.type);
   if (events.length > MAX_EVENTS) events.splice(0, events.length - MAX_EVENTS);
   const data = (ev.data ?? {}) as Record<string, unknown>;
-  const text = typeof data.text === "string" ? data.text : "";
-  switch (ev.type) {
-    case "user-transcription":
-      conversation.userTranscription(text, data.final !== false);
-      break;
-    case "user-llm-text":
-      conversation.userLlmText(text);
-      break;
-    case "user-started-speaking":
-      conversation.userStartedSpeaking();
-      break;
-    case "bot-llm-started":
-      conversation.botLlmStarted();
-      break;
-    case "bot-llm-stopped":
-      conversation.botLlmStopped();
-      break;
-    case "bot-started-speaking":
-      conversation.botStartedSpeaking();
-      break;
-    case "bot-stopped-speaking":
-      conversation.botStoppedSpeaking();
-      break;
-    case "bot-llm-text":
-      conversation.botLlmText(text);
-      break;
-    case "bot-transcription":
-      conversation.botTranscription(text);
-      break;
-    case "bot-output":
-      conversation.botOutput(text, typeof data.segment_id === "number" ? data.segment_id : undefined);
-      break;
-    case "bot-interrupted":
-      conversation.botInterrupted();
-      break;
-    case "llm-function-call-started":
-      conversation.toolStarted(str(data.function_name));
-      break;
-    case "llm-function-call-in-progress":
-      conversation.toolInProgress(
-        str(data.tool_call_id) ?? "",
-        str(data.function_name),
-        data.arguments,
-      );
-      break;
-    case "llm-function-call-stopped":
-      conversation.toolStopped(
-        str(data.tool_call_id) ?? "",
-        str(data.function_name),
-        data.cancelled === true,
-        data.result,
-      );
-      break;
-    case "server-message":
-      onServerMessage(data);
-      break;
-  }
+  if (ev.type === "server-message") onServerMessage(data);
+  else applyMessage(conversation, ev.type, data);
 };
 
 function onServerMessage(data: Record<string, unknown>): void {
@@ -286,7 +255,24 @@ function onServerMessage(data: Record<string, unknown>): void {
     case "tool-activity":
       conversation.toolActivity(data);
       break;
+    case "session-moving":
+      // The server is restarting: leave it now and resume the conversation on another one.
+      notice(str(data.message) ?? "Moving the conversation to another server…");
+      void moveNow();
+      break;
   }
+}
+
+async function moveNow(): Promise<void> {
+  wasConnected = false;
+  leftByUser = false;
+  reconnects.reset();
+  try {
+    await client.disconnect();
+  } catch {
+    // Already gone: the reconnect below starts a new connection either way.
+  }
+  reconnects.schedule("the server asked the page to move");
 }
 
 function str(v: unknown): string | undefined {
@@ -296,24 +282,40 @@ function str(v: unknown): string | undefined {
 // ---- actions ----
 
 
-async function connect(): Promise<void> {
-  if (connecting || ["connecting", "connected", "ready"].includes(displayState())) return;
+async function connect(options: { reconnect?: boolean } = {}): Promise<void> {
+  const live = ["connecting", "connected", "ready"].includes(displayState());
+  if (connecting || (live && !options.reconnect)) return;
+  if (!options.reconnect) reconnects.reset();
   levels.context();
   connecting = true;
+  leftByUser = false;
+  wasConnected = false;
   fatal = null;
   busy = null;
   update();
+  let retry = false;
   try {
     await client.startBotAndConnect({
       endpoint: "/start",
       // The transport sends the same headers with the offer and its ICE patches.
       headers: token ? new Headers({ Authorization: `Bearer ${token}` }) : undefined,
-      requestData: { transport: "webrtc", enableDefaultIceServers: false },
+      requestData: {
+        transport: "webrtc",
+        enableDefaultIceServers: false,
+        body: { conversation_id: window.__agent.conversationId },
+      },
     });
   } catch (e) {
     const status = (e as { status?: number }).status;
     const message = e instanceof Error ? e.message : String(e);
-    if (status === 503 || status === 429) {
+    if (status === 404 && /conversation/i.test(message)) {
+      // Not a conversation of ours (another user's token now, or it expired): a new one.
+      window.__agent.conversationId = newConversation();
+      retry = true;
+    } else if (options.reconnect && (status === undefined || status >= 500 || status === 429)) {
+      // A replica going away, or the fleet busy for a moment: keep trying with backoff.
+      retry = true;
+    } else if (status === 503 || status === 429) {
       // Full, or too many of ours: not an error of the page, and worth trying again.
       fatal = null;
       busy = message;
@@ -325,14 +327,22 @@ async function connect(): Promise<void> {
     connecting = false;
     update();
   }
+  if (retry) reconnects.schedule("the server could not take the conversation yet");
 }
 
 async function disconnect(): Promise<void> {
+  leftByUser = true;
+  reconnects.cancel();
   await client.disconnect();
   update();
 }
 
 ui.connect.addEventListener("click", () => void connect());
+watchLiveness(
+  () => (transport as unknown as { pc: RTCPeerConnection | null }).pc,
+  () => (transportState === "connected" || transportState === "ready") && botReady && !leftByUser,
+  () => void moveNow(),
+);
 ui.disconnect.addEventListener("click", () => void disconnect());
 ui.mute.addEventListener("click", () => {
   client.enableMic(!client.isMicEnabled);
@@ -355,6 +365,7 @@ document.addEventListener("pointerdown", () => {
 // ---- rendering ----
 
 function displayState(): DisplayState {
+  if (reconnects.waiting || (connecting && reconnects.active)) return "reconnecting";
   if (busy && !connecting) return "busy";
   if (fatal || transportState === "error") return "error";
   switch (transportState) {
@@ -455,7 +466,9 @@ window.__agent = {
   audioLevel: () => levels.rms("bot"),
   micLevel: () => levels.rms("mic"),
   client,
-  connect,
+  conversationId: conversationId(),
+  reconnects: 0,
+  connect: () => connect(),
   disconnect,
 };
 update();
