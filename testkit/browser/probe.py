@@ -87,7 +87,7 @@ SNAPSHOT_JS = """
     tools: all("#tools .tool").map((e) => ({text: e.textContent, status: e.dataset.status || ""})),
     state: document.getElementById("state")?.textContent ?? "",
     agent: {state: a.state, transcript: a.transcript, tools: a.tools, errors: a.errors,
-            events: a.events},
+            events: a.events, conversationId: a.conversationId, reconnects: a.reconnects},
   };
 }
 """
