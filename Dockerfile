@@ -95,13 +95,15 @@ COPY processors ./processors
 COPY toolcalls ./toolcalls
 COPY observers ./observers
 COPY transcripts ./transcripts
+COPY stores ./stores
 COPY emulator ./emulator
 RUN if [ -n "$WHEELHOUSE" ]; then set -- --no-index --find-links /wheels; else set --; fi \
     && /opt/venv/bin/python -m pip install "$@" --no-deps --no-compile --target /opt/app . \
     && mv /opt/app/bin /opt/app-bin \
     && PYTHONPATH=/opt/app /opt/venv/bin/python -c "import av, aiortc, cv2, ctranslate2, daily, \
 faster_whisper, llvmlite.binding, numba, numpy, onnxruntime, piper, soundfile, soxr, uvloop; \
-import bots.assistant, bots.vision, emulator.server, emulator.__main__, transcripts.cli"
+import bots.assistant, bots.vision, emulator.server, emulator.__main__, transcripts.cli, \
+stores.postgres, psycopg, psycopg_pool"
 
 FROM ${BASE_IMAGE}
 RUN groupadd --system --gid 10001 app \
@@ -114,7 +116,8 @@ COPY --from=app /opt/app/ /opt/venv/lib/python3.11/site-packages/
 COPY --from=app /opt/app-bin/ /opt/venv/bin/
 RUN /opt/venv/bin/python -m compileall -q /opt/venv/lib/python3.11/site-packages/bots \
     /opt/venv/lib/python3.11/site-packages/processors /opt/venv/lib/python3.11/site-packages/observers \
-    /opt/venv/lib/python3.11/site-packages/transcripts /opt/venv/lib/python3.11/site-packages/emulator
+    /opt/venv/lib/python3.11/site-packages/transcripts /opt/venv/lib/python3.11/site-packages/emulator \
+    /opt/venv/lib/python3.11/site-packages/stores /opt/venv/lib/python3.11/site-packages/toolcalls
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

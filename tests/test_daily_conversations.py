@@ -187,3 +187,26 @@ async def test_a_stopping_replica_hands_its_rooms_to_the_fleet_and_leaves_them_i
     taking_bot.release.set()
     await daily(taking).wait()
     assert room_name not in fake.rooms, "the room is deleted when the conversation ends"
+
+
+async def test_a_replica_takes_a_hand_over_addressed_to_the_fleets_balancer(
+    fake: FakeDaily, tmp_path: Path
+) -> None:
+    bot = StubBot()
+    served = replica(fake, {"data_dir": tmp_path, "fleet_url": "http://haproxy:8080"}, "b", bot)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=served.app), base_url="http://haproxy:8080"
+    ) as fleet:
+        taken = await fleet.post(
+            "/start",
+            json={"transport": "daily", "body": {"conversation_id": CONVERSATION}},
+            headers=auth("ann"),
+        )
+        elsewhere = await fleet.post(
+            "/start", json={"transport": "daily"}, headers={**auth("ann"), "Host": "evil.example"}
+        )
+    assert taken.status_code == 200, taken.text
+    assert elsewhere.status_code == 400, "only the balancer's own name is added"
+    bot.release.set()
+    await daily(served).wait()
+    close_all()

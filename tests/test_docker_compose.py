@@ -18,18 +18,14 @@ saying why; under CI=true it never skips: missing packages are installed with ap
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,26 +33,18 @@ import pytest
 import yaml
 from conftest import AUDIO_DIR
 from docker_harness import (
-    BASE_IMAGE,
-    BUILDER_IMAGE,
     COMPOSE_FILE,
     LOCK,
-    BuiltImage,
     ComposeProject,
-    DockerDaemon,
-    apt_install,
-    build_image,
     compose_v2,
     free_port,
-    missing_packages,
     read_lock,
     record,
-    rootfs_tarballs,
     runtime_closure,
-    timed,
-    wheelhouse,
     write_env_file,
 )
+from fleet_harness import DockerSession, docker_session, ensure_tools
+from fleet_harness import say as fleet_say
 
 from bots.settings import Settings, load_settings
 from testkit.waiting import wait_for
@@ -92,13 +80,7 @@ RESULTS: dict[str, Any] = {}
 
 
 def say(request: pytest.FixtureRequest, line: str) -> None:
-    """A line in pytest's output even when output is captured (sizes and times to report)."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None:
-        return
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        reporter.write_line(f"[docker] {line}")
+    fleet_say(request, line, "docker")
 
 
 # ---------------------------------------------------------------------- without a daemon
@@ -168,100 +150,28 @@ def test_a_blank_key_counts_as_none_for_the_default_emulator(
 # ---------------------------------------------------------------------- the daemon and the image
 
 
-def _ensure_tools() -> None:
-    """Skip with the reason, or (as root, and always under CI) install what is missing."""
-    is_root = os.geteuid() == 0
-    missing = missing_packages()
-    if not is_root:
-        reason = (
-            "the docker-compose test starts its own dockerd and builds a base image with "
-            "debootstrap, which needs root"
-            + (
-                f"; Docker is not installed either (apt-get install {' '.join(missing)})"
-                if missing
-                else ""
-            )
-        )
-        if CI:
-            pytest.fail(f"CI=true: {reason}")
-        pytest.skip(reason)
-    if missing:
-        apt_install(missing)
-    still = missing_packages()
-    if still:
-        pytest.fail(f"apt-get install did not provide {still}")
-
-
-@dataclass
-class Docker:
-    daemon: DockerDaemon
-    image: BuiltImage
-    workdir: Path
-
-
 @pytest.fixture(scope="module")
-def docker(request: pytest.FixtureRequest) -> Iterator[Docker]:
+def docker(request: pytest.FixtureRequest) -> Iterator[DockerSession]:
     """The daemon with the base images and the built image; torn down to nothing at the end."""
-    started = time.monotonic()
-    _ensure_tools()
-    results = RESULTS
-    with timed() as t:
-        base_tar, build_tar = rootfs_tarballs()
-    results["rootfs_s"] = round(t[0], 1)
-    with timed() as t:
-        wheelhouse()
-    results["wheelhouse_s"] = round(t[0], 1)
-    # A short path: unix socket paths under the exec root must stay below 108 bytes.
-    root = Path(tempfile.mkdtemp(prefix="gla-docker-", dir="/tmp"))
-    workdir = root / "work"
-    workdir.mkdir()
+    ensure_tools()
     try:
-        daemon = DockerDaemon.start(root / "d")
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    tags = [BASE_IMAGE, BUILDER_IMAGE]
-    problems: list[str] = []
-    try:
-        with timed() as t:
-            daemon.import_image(base_tar, BASE_IMAGE)
-            daemon.import_image(build_tar, BUILDER_IMAGE)
-        results["import_s"] = round(t[0], 1)
-        image = build_image(daemon, f"gemini-live-agent:test-{uuid.uuid4().hex[:8]}")
-        tags.append(image.tag)
-        results.update(
-            image_bytes=image.size_bytes,
-            build_s=round(image.build_seconds, 1),
-            build_from_cache=image.from_cache,
-        )
-        say(
-            request,
-            f"image {image.size_bytes / 1e6:.0f} MB; "
-            f"{'loaded from the cache' if image.from_cache else 'built'} "
-            f"in {image.build_seconds:.0f} s "
-            f"(rootfs {results['rootfs_s']} s, wheelhouse {results['wheelhouse_s']} s)",
-        )
-        yield Docker(daemon, image, workdir)
+        with docker_session(RESULTS, services=False, prefix="gla-docker-") as session:
+            image = session.image
+            say(
+                request,
+                f"image {image.size_bytes / 1e6:.0f} MB; "
+                f"{'loaded from the cache' if image.from_cache else 'built'} "
+                f"in {image.build_seconds:.0f} s "
+                f"(rootfs {RESULTS['rootfs_s']} s, wheelhouse {RESULTS['wheelhouse_s']} s)",
+            )
+            yield session
     finally:
-        try:
-            for tag in tags:
-                daemon.docker("rmi", "-f", tag, check=False)
-            problems += [f"{kind} left: {items}" for kind, items in daemon.leftovers().items()]
-        finally:
-            left = daemon.stop()
-            problems += [f"{kind} left after dockerd stopped: {v}" for kind, v in left.items()]
-            if daemon.process.returncode not in (0, -15):
-                problems.append(f"dockerd exited with {daemon.process.returncode}: {daemon.log()}")
-            shutil.rmtree(root, ignore_errors=True)
-            if root.exists():
-                problems.append(f"{root} could not be removed")
-        results["total_s"] = round(time.monotonic() - started, 1)
-        record(results)
-        say(request, f"docker test set-up and tear-down: {results['total_s']:.0f} s in all")
-    assert not problems, "\n".join(problems)
+        record(RESULTS)
+        if "total_s" in RESULTS:
+            say(request, f"docker test set-up and tear-down: {RESULTS['total_s']:.0f} s in all")
 
 
-def test_the_image_runs_as_a_user_without_pip_or_a_build_toolchain(docker: Docker) -> None:
+def test_the_image_runs_as_a_user_without_pip_or_a_build_toolchain(docker: DockerSession) -> None:
     probe = docker.daemon.docker(
         "run",
         "--rm",
@@ -297,7 +207,7 @@ def _compose_command(label: str) -> list[str]:
     return [str(compose_v2())]
 
 
-def _project(docker: Docker, label: str, env: dict[str, str], tag: str) -> ComposeProject:
+def _project(docker: DockerSession, label: str, env: dict[str, str], tag: str) -> ComposeProject:
     short = "v1" if label.endswith("1.29") else "v2"
     name = f"glatest{short}{uuid.uuid4().hex[:6]}"
     env_file = write_env_file(docker.workdir / f"{name}-{tag}.env", env)
@@ -306,7 +216,7 @@ def _project(docker: Docker, label: str, env: dict[str, str], tag: str) -> Compo
 
 @pytest.mark.parametrize("label", COMPOSES)
 def test_the_compose_file_is_valid_and_switches_on_a_google_api_key(
-    docker: Docker, label: str
+    docker: DockerSession, label: str
 ) -> None:
     plain = _project(docker, label, {"AGENT_IMAGE": docker.image.tag}, "plain")
     keyed = _project(
@@ -317,7 +227,13 @@ def test_the_compose_file_is_valid_and_switches_on_a_google_api_key(
     assert bot["depends_on"]["emulator"]["condition"] == "service_healthy"
     assert "GOOGLE_API_KEY" not in {k for k, v in bot["environment"].items() if v is not None}
     services = set(plain("--profile", "daily", "config", "--services").stdout.split())
-    assert services == {"emulator", "bot", "bot-daily"}
+    # The fleet's services (profile scale): Compose 1.29's `config` lists them whatever the
+    # profiles, v2's only when their profile is on.
+    fleet = {"postgres", "bot-1", "bot-2", "bot-3", "haproxy"}
+    assert services - fleet == {"emulator", "bot", "bot-daily"}
+    assert label.endswith("1.29") or not services & fleet
+    scaled = set(plain("--profile", "scale", "config", "--services").stdout.split())
+    assert scaled >= fleet | {"emulator", "bot"}
     assert "GOOGLE_API_KEY: AIza-test" in keyed("config").stdout
     # What the bot in the container makes of it, without starting the emulator.
     probe = (
@@ -343,7 +259,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module", params=COMPOSES)
-def stack(request: pytest.FixtureRequest, docker: Docker) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest, docker: DockerSession) -> Iterator[Stack]:
     """The compose project up to a healthy bot, then `down -v --remove-orphans`."""
     label = request.param
     port = free_port()

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter, FastAPI
@@ -21,7 +22,7 @@ from loguru import logger
 from bots import lifecycle
 from bots.daily.routes import HANDOVER_SECS, DailySessions, install_daily_routes
 from bots.server.app import ServerConfig, build_app
-from bots.server.guard import allowed_hosts, is_loopback
+from bots.server.guard import WILDCARD_HOSTS, allowed_hosts, is_loopback
 from bots.server.health import GEMINI_URL, PROBE_PATHS
 from bots.server.identity import mint
 from bots.server.operator import OperatorAccess
@@ -111,7 +112,14 @@ def published_host(settings: Settings) -> list[str]:
     """The address a container's port is published on (`EXPOSED_HOST`, compose's `BOT_BIND`):
     a browser that opens it sends it as the Host. None for a wildcard."""
     exposed = settings.exposed_host
-    return [exposed] if exposed and exposed not in ("0.0.0.0", "::") else []
+    return [exposed] if exposed and exposed not in WILDCARD_HOSTS else []
+
+
+def fleet_host(settings: Settings) -> list[str]:
+    """The load balancer's own name (`FLEET_URL`'s host): another replica handing a Daily room
+    over sends it as the Host, so every replica of the fleet accepts it."""
+    host = urlsplit(settings.fleet_url).hostname if settings.fleet_url else None
+    return [host] if host else []
 
 
 def server_config(
@@ -125,7 +133,9 @@ def server_config(
     secret = settings.session_secret.get_secret_value() if settings.session_secret else None
     return ServerConfig(
         transport=transport,
-        allowed_hosts=allowed_hosts(host, [*settings.allowed_hosts, *published_host(settings)]),
+        allowed_hosts=allowed_hosts(
+            host, [*settings.allowed_hosts, *published_host(settings), *fleet_host(settings)]
+        ),
         allowed_origins=settings.allowed_origins,
         session_secret=secret,
         limits=Limits(

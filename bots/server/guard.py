@@ -25,10 +25,14 @@ MAX_BODY_BYTES = 64 * 1024
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+"""Bind addresses that name no host: every interface."""
+
+
 def allowed_hosts(bind_host: str, extra: Iterable[str] = ()) -> list[str]:
     """The Host names to accept: the loopback names, the bind host, and `extra`."""
     hosts = [*LOOPBACK_HOSTS, *extra]
-    if bind_host not in ("0.0.0.0", "::", ""):
+    if bind_host not in WILDCARD_HOSTS:
         hosts.append(bind_host)
     return list(dict.fromkeys(h.strip().lower() for h in hosts if h.strip()))
 
