@@ -96,6 +96,7 @@ COPY toolcalls ./toolcalls
 COPY observers ./observers
 COPY transcripts ./transcripts
 COPY stores ./stores
+COPY cassettes ./cassettes
 COPY emulator ./emulator
 RUN if [ -n "$WHEELHOUSE" ]; then set -- --no-index --find-links /wheels; else set --; fi \
     && /opt/venv/bin/python -m pip install "$@" --no-deps --no-compile --target /opt/app . \
@@ -103,7 +104,7 @@ RUN if [ -n "$WHEELHOUSE" ]; then set -- --no-index --find-links /wheels; else s
     && PYTHONPATH=/opt/app /opt/venv/bin/python -c "import av, aiortc, cv2, ctranslate2, daily, \
 faster_whisper, llvmlite.binding, numba, numpy, onnxruntime, piper, soundfile, soxr, uvloop; \
 import bots.assistant, bots.vision, emulator.server, emulator.__main__, transcripts.cli, \
-stores.postgres, psycopg, psycopg_pool"
+stores.postgres, psycopg, psycopg_pool, cassettes"
 
 FROM ${BASE_IMAGE}
 RUN groupadd --system --gid 10001 app \

@@ -102,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         "on loopback only)",
     )
     p.add_argument("--scenario", type=Path, help="a scenario file (YAML or JSON) scripting turns")
+    p.add_argument(
+        "--replay",
+        type=Path,
+        metavar="CASSETTE",
+        help="answer every connection with this recorded session (RECORD_DIR's cassettes); a "
+        "client that differs from the recording is closed with 1008 naming the difference",
+    )
     for flag, kind, default, text in _NUMERIC_OPTIONS:
         p.add_argument(flag, type=kind, default=default, help=text)
     p.add_argument(
@@ -128,13 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(args: argparse.Namespace) -> int:
+    from cassettes import CassetteError, read_cassette
     from emulator import speech
     from emulator.scenario import ScenarioError, load_scenario
     from emulator.server import Emulator, start
 
     try:
         scenario = load_scenario(args.scenario) if args.scenario else None
-    except ScenarioError as exc:
+        replay = read_cassette(args.replay) if args.replay else None
+    except (ScenarioError, CassetteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     loop = asyncio.get_running_loop()
@@ -161,6 +170,7 @@ async def serve(args: argparse.Namespace) -> int:
         max_sessions=args.max_sessions,
         max_turn_audio_s=args.max_turn_audio_s,
         heard_as=LOAD_TRANSCRIPT if args.load else None,
+        replay=replay,
     )
     try:
         running = await start(
@@ -181,7 +191,7 @@ async def serve(args: argparse.Namespace) -> int:
     print(running.ready_line, flush=True)
     logger.info(
         f"Gemini Live emulator on {running.base_url} (local emulator, not Gemini); "
-        f"trust {running.certs.ca}"
+        f"trust {running.certs.ca}" + (f"; replaying {args.replay}" if replay is not None else "")
     )
     await stop.wait()
     logger.info("stopping")

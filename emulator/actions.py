@@ -7,7 +7,10 @@ bad value is refused in the same words wherever it was written, before it can fa
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -157,6 +160,20 @@ def parse_action(kind: str, fields: Mapping[str, Any]) -> Action:
         raise ActionError(problem) from None
 
 
+@dataclass
+class Faults:
+    """Connection faults injected through `POST /emulator/faults`."""
+
+    refuse_connections: int = 0
+    refuse_until: float = 0.0
+
+    def refusing(self) -> bool:
+        if self.refuse_connections > 0:
+            self.refuse_connections -= 1
+            return True
+        return time.monotonic() < self.refuse_until
+
+
 class FaultsRequest(BaseModel):
     """The body of `POST /emulator/faults`: refuse the next connections, or for a while."""
 
@@ -179,3 +196,13 @@ def parse_faults(body: Mapping[str, Any]) -> FaultsRequest:
         raise ActionError(
             "refuse_connections and refuse_for_s must be non-negative numbers, reset true or false."
         ) from None
+
+
+def finite_non_negative(value: Any) -> bool:
+    """A JSON number, finite and at least 0 (`true` is not a number here)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import re
 import secrets
@@ -21,11 +22,21 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
+from cassettes import Cassette
 from emulator.access import ControlAccess
-from emulator.actions import ActionError, Latency, Say, parse_action, parse_faults
+from emulator.actions import (
+    ActionError,
+    Faults,
+    Latency,
+    Say,
+    finite_non_negative,
+    parse_action,
+    parse_faults,
+)
 from emulator.certs import DEFAULT_HOSTS, CertPaths, ensure_certs, server_ssl_context
 from emulator.registry import Listed, SessionOptions
-from emulator.scenario import Scenario
+from emulator.replay import Replayer
+from emulator.scenario import Scenario, ScenarioError, parse_scenario
 from emulator.session import CloseSession, LiveSession, NotSetUp
 from emulator.state import Conversation
 from emulator.tokens import AuthToken, TokenLimit, TokenStore
@@ -46,20 +57,9 @@ CONTROL_ACTIONS = ("say", "tool_call", "cancel_tool_calls", "goaway", "drop", "l
 """What `POST /emulator/sessions/{sid}/{action}` can make a connection do."""
 OPTIONS = ("cancel_blocking_on_input", "polite_interrupt")
 """The behaviour options `POST /emulator/options` sets for connections opened from then on."""
-
-
-@dataclass
-class Faults:
-    """Connection faults injected through `POST /emulator/faults`."""
-
-    refuse_connections: int = 0
-    refuse_until: float = 0.0
-
-    def refusing(self) -> bool:
-        if self.refuse_connections > 0:
-            self.refuse_connections -= 1
-            return True
-        return time.monotonic() < self.refuse_until
+NUMERIC_OPTIONS = ("pace",)
+"""The numeric options it sets too: a test kit shares one emulator between fast tests and ones
+that need answers spoken at real time (an interruption needs a bot still speaking)."""
 
 
 @dataclass
@@ -86,6 +86,8 @@ class Emulator:
     max_sessions: int = MAX_OPEN_SESSIONS
     max_turn_audio_s: float = 120.0
     heard_as: str | None = None
+    replay: Cassette | None = None
+    """`--replay`: every connection is answered from this recorded session (`emulator.replay`)."""
     clock: Callable[[], float] = time.time
     sessions: dict[str, LiveSession] = field(default_factory=dict)
     live_by_conversation: dict[str, LiveSession] = field(default_factory=dict)
@@ -205,6 +207,8 @@ class Emulator:
         api_version, method = match.groups()
         constrained = method.endswith("Constrained")
         key, token = self._credential(request, constrained)
+        if self.replay is not None:
+            return await self.replayer.serve(request)
         full = self.open_sessions() >= self.max_sessions
         ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_LIMIT, compress=True, heartbeat=None)
         await ws.prepare(request)
@@ -230,6 +234,16 @@ class Emulator:
             await session.run()
         return ws
 
+    @functools.cached_property
+    def replayer(self) -> Replayer:
+        """The connections answered from `replay` (only used when it is set)."""
+        assert self.replay is not None
+        return Replayer(self.replay, pace=self.pace, max_open=self.max_sessions)
+
+    async def replay_report(self, request: web.Request) -> web.Response:
+        empty: dict[str, Any] = {"cassette": None, "sessions": []}
+        return web.json_response(self.replayer.report() if self.replay is not None else empty)
+
     async def create_token(self, request: web.Request) -> web.Response:
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
         if not self._key_ok(key):
@@ -248,10 +262,13 @@ class Emulator:
         return web.json_response(token.to_json())
 
     async def list_sessions(self, request: web.Request) -> web.Response:
-        return web.json_response([s.summary() for s in self.sessions.values()])
+        listed = [s.summary() for s in self.sessions.values()]
+        replayed = self.replayer.summaries() if self.replay is not None else []
+        return web.json_response(listed + replayed)
 
     async def get_session(self, request: web.Request) -> web.Response:
-        session = self.find(request.match_info["sid"])
+        ident = request.match_info["sid"]
+        session = self.find(ident) or (self.replayer.find(ident) if self.replay else None)
         if session is None:
             return _json_error(404, "No such session.")
         return web.json_response(session.summary())
@@ -322,15 +339,30 @@ class Emulator:
         body = await _json_object(request)
         if isinstance(body, web.Response):
             return body
-        unknown = sorted(set(body) - set(OPTIONS))
+        known = (*OPTIONS, *NUMERIC_OPTIONS)
+        unknown = sorted(set(body) - set(known))
         if unknown:
-            return _json_error(400, f"Unknown option {unknown[0]!r}: use {', '.join(OPTIONS)}.")
+            return _json_error(400, f"Unknown option {unknown[0]!r}: use {', '.join(known)}.")
         for name, value in body.items():
-            if not isinstance(value, bool):
+            if name in OPTIONS and not isinstance(value, bool):
                 return _json_error(400, f"{name} must be true or false.")
+            if name in NUMERIC_OPTIONS and not finite_non_negative(value):
+                return _json_error(400, f"{name} must be a finite number at least 0.")
         for name, value in body.items():
-            setattr(self, name, value)
-        return web.json_response({name: getattr(self, name) for name in OPTIONS})
+            setattr(self, name, float(value) if name in NUMERIC_OPTIONS else value)
+        return web.json_response({name: getattr(self, name) for name in known})
+
+    async def set_scenario(self, request: web.Request) -> web.Response:
+        """Replace the scenario for connections opened from now on; `{}` removes it."""
+        body = await _json_object(request, empty_ok=True)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            self.scenario = parse_scenario(body) if body else None
+        except ScenarioError as exc:
+            return _json_error(400, str(exc))
+        rules = len(self.scenario.rules) if self.scenario else 0
+        return web.json_response({"rules": rules})
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "sessions": len(self.live_by_conversation)})
@@ -352,6 +384,8 @@ class Emulator:
         app.router.add_post("/emulator/faults", self.set_faults)
         app.router.add_post("/emulator/latency", self.set_defaults)
         app.router.add_post("/emulator/options", self.set_options)
+        app.router.add_post("/emulator/scenario", self.set_scenario)
+        app.router.add_get("/emulator/replay", self.replay_report)
         app.router.add_post(r"/{version:v1|v1beta|v1alpha}/auth_tokens", self.create_token)
         app.router.add_get("/{tail:.*}", self.live)
         return app

@@ -456,6 +456,7 @@ def build_context_key(*extra: str) -> str:
         "observers/",
         "transcripts/",
         "stores/",
+        "cassettes/",
         "emulator/",
     )
     singles = {"Dockerfile", ".dockerignore", "requirements.lock", "pyproject.toml", "README.md"}

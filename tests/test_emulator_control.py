@@ -478,7 +478,11 @@ async def test_the_cli_flags_turn_on_the_vertex_guide_options(tmp_path: Path) ->
             response = await http.post(base_url + "/emulator/options", json={})
         code, _ = await stop(proc)
     assert code == 0
-    assert response.json() == {"cancel_blocking_on_input": False, "polite_interrupt": True}
+    assert response.json() == {
+        "cancel_blocking_on_input": False,
+        "polite_interrupt": True,
+        "pace": 1.0,
+    }
 
 
 def test_the_console_script_is_installed() -> None:

@@ -50,6 +50,7 @@ CONTROL_ROUTES = (
     ("POST", "/emulator/faults"),
     ("POST", "/emulator/latency"),
     ("POST", "/emulator/options"),
+    ("POST", "/emulator/scenario"),
 )
 
 

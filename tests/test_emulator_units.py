@@ -162,6 +162,11 @@ def test_the_emulator_imports_nothing_from_pipecat_or_the_bots() -> None:
         ("/emulator/faults", "not json"),
         ("/emulator/options", '{"polite_interrupt": "yes"}'),
         ("/emulator/options", '{"be_polite": true}'),
+        ("/emulator/options", '{"pace": -1}'),
+        ("/emulator/options", '{"pace": true}'),
+        ("/emulator/scenario", '{"rules": [{"when": "(", "do": [{"say": "hi"}]}]}'),
+        ("/emulator/scenario", '{"rules": [{"do": [{"sing": "la"}]}]}'),
+        ("/emulator/scenario", "[1]"),
     ],
 )
 async def test_control_requests_with_bad_values_get_400_not_500(

@@ -55,6 +55,7 @@ PATHS = (
     "/emulator/faults",
     "/emulator/latency",
     "/emulator/options",
+    "/emulator/scenario",
     "/v1alpha/auth_tokens",
     "/v1beta/auth_tokens",
     WS_PATH,
