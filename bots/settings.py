@@ -169,6 +169,16 @@ class Settings(BaseSettings):
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "DEBUG", description="the bot's log level"
     )
+    record_dir: Path | None = Field(
+        None,
+        description="write each Gemini Live connection to a cassette here (JSON Lines, secrets "
+        "scrubbed), for the emulator to replay with --replay",
+    )
+    record_audio: Literal["hash", "keep"] = Field(
+        "hash",
+        description="in cassettes, keep the audio and images or replace them by their SHA-256 "
+        "and length (a replay then plays silence of that length)",
+    )
     emulator_url: str | None = Field(None, description="https://HOST:PORT of a running emulator")
     emulator_ca: Path | None = Field(None, description="the emulator's CA PEM")
     default_emulator_url: str | None = Field(

@@ -23,6 +23,7 @@ from pipecat.services.google.gemini_live.llm import (
 )
 
 from bots.gemini_live.options import StageOptions
+from bots.gemini_live.recording import Recorder
 from bots.gemini_live.service import GeminiLiveStage
 from bots.models import default_thinking_level, takes_blocking_tools
 from bots.settings import Settings
@@ -163,7 +164,16 @@ def stage_options(settings: Settings) -> StageOptions:
         reconnect_base_delay_secs=settings.reconnect_base_delay_secs,
         reconnect_max_delay_secs=settings.reconnect_max_delay_secs,
         resumption_handle_ttl_secs=settings.resumption_handle_ttl_secs,
+        recorder=recorder_for(settings),
     )
+
+
+def recorder_for(settings: Settings) -> Recorder | None:
+    """`RECORD_DIR`'s recorder, scrubbing the key this process holds; None when unset."""
+    if settings.record_dir is None:
+        return None
+    key = settings.google_api_key.get_secret_value() if settings.google_api_key else ""
+    return Recorder(settings.record_dir, secrets=[key], audio=settings.record_audio)
 
 
 def make_llm(

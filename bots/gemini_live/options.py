@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from bots.gemini_live.handles import ResumptionHandles
     from bots.gemini_live.microphone import MicWatchdog
     from bots.gemini_live.outbox import Outbox
+    from bots.gemini_live.recording import Recorder
     from bots.gemini_live.supervisor import Supervisor
     from bots.gemini_live.turns import TurnState
 
@@ -43,6 +44,7 @@ class StageOptions:
         resume_handle_age_secs: How long ago that handle was issued.
         continues_conversation: The context holds a conversation begun elsewhere: a fresh
             session is seeded with it as after a reconnect (no greeting, no reply of its own).
+        recorder: Writes each connection to a cassette (`RECORD_DIR`); None records nothing.
     """
 
     reconnect_attempts: int = 6
@@ -58,6 +60,7 @@ class StageOptions:
     resume_handle: str | None = None
     resume_handle_age_secs: float = 0.0
     continues_conversation: bool = False
+    recorder: Recorder | None = None
 
     @classmethod
     def take(cls, base: StageOptions | None, kwargs: dict[str, Any]) -> StageOptions:

@@ -61,6 +61,7 @@ from bots.gemini_live.messages import ServerMessages
 from bots.gemini_live.microphone import MicWatchdog
 from bots.gemini_live.options import StageOptions, StageStatus
 from bots.gemini_live.outbox import Outbox, Outgoing
+from bots.gemini_live.recording import recorded
 from bots.gemini_live.supervisor import StageHooks, Supervisor
 from bots.gemini_live.tool_calls import MODEL_CANCELLED_EVENT, ToolCallControl, tool_timeouts
 from bots.gemini_live.turns import FinishSpeaking, TurnState
@@ -290,10 +291,9 @@ class GeminiLiveStage(GeminiLiveLLMService):
         client = self._genai
 
         def connect(handle: str | None) -> Any:
-            attempt = config.model_copy(
-                update={"session_resumption": SessionResumptionConfig(handle=handle)}
-            )
-            return client.aio.live.connect(model=model, config=attempt)
+            resume = {"session_resumption": SessionResumptionConfig(handle=handle)}
+            opened = client.aio.live.connect(model=model, config=config.model_copy(update=resume))
+            return recorded(opened, self._options.recorder, model)  # RECORD_DIR's cassettes
 
         try:
             await self._supervisor.run(connect)
