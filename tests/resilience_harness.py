@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,25 +32,19 @@ from pipecat.frames.frames import (
     InputTextRawFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
-    OutputAudioRawFrame,
-    OutputTransportMessageFrame,
-    OutputTransportMessageUrgentFrame,
-    StartFrame,
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
 from pipecat.services.llm_service import FunctionCallParams
-from pipecat.transports.base_input import BaseInputTransport
-from pipecat.transports.base_output import BaseOutputTransport
-from pipecat.transports.base_transport import BaseTransport, TransportParams
 from pipecat.workers.runner import WorkerRunner
 
 from bots.assistant import build_assistant
 from bots.conversations import ConversationKeeper, Resumed
 from bots.gemini_live.service import GeminiLiveStage
 from bots.settings import Settings
+from bottest.transport import MemoryTransport
 from emulator.server import Running
 from processors.frames import SessionEvent, SessionEventFrame
 from testkit.waiting import until
@@ -71,65 +64,7 @@ Summary = dict[str, Any]
 # The transport
 
 
-class MemoryInput(BaseInputTransport):
-    """Input transport whose frames come from `worker.queue_frame` (audio goes through VAD)."""
-
-    async def start(self, frame: StartFrame) -> None:
-        await super().start(frame)
-        await self.set_transport_ready(frame)
-
-
-class MemoryOutput(BaseOutputTransport):
-    """Output transport that keeps the bot's audio (with arrival times) and RTVI messages."""
-
-    def __init__(self, params: TransportParams) -> None:
-        super().__init__(params)
-        self.audio: list[tuple[float, int]] = []  # (monotonic arrival, bytes)
-        self.messages: list[dict[str, Any]] = []
-
-    async def start(self, frame: StartFrame) -> None:
-        await super().start(frame)
-        await self.set_transport_ready(frame)
-
-    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
-        self.audio.append((time.monotonic(), len(frame.audio)))
-        return True
-
-    async def send_message(
-        self, frame: OutputTransportMessageFrame | OutputTransportMessageUrgentFrame
-    ) -> None:
-        if isinstance(frame.message, dict):
-            self.messages.append(frame.message)
-
-    def rtvi(self, kind: str) -> list[dict[str, Any]]:
-        """The RTVI messages of one type (`error`, `server-message`, ...) sent to the client."""
-        return [m for m in self.messages if m.get("type") == kind]
-
-
-class MemoryTransport(BaseTransport):
-    """A transport with one in-memory client, connected when the test says so."""
-
-    def __init__(self) -> None:
-        super().__init__(name="memory")
-        params = TransportParams(
-            audio_in_enabled=True,
-            audio_in_sample_rate=INPUT_RATE,
-            audio_out_enabled=True,
-            audio_out_sample_rate=24000,
-        )
-        self._input = MemoryInput(params, name="memory-input")
-        self._output = MemoryOutput(params)
-        self._register_event_handler("on_client_connected")
-        self._register_event_handler("on_client_disconnected")
-
-    def input(self) -> MemoryInput:
-        return self._input
-
-    def output(self) -> MemoryOutput:
-        return self._output
-
-    async def connect_client(self) -> None:
-        await self._call_event_handler("on_client_connected", "memory-client")
+# The transport is the testing kit's own: `bottest.transport.MemoryTransport`.
 
 
 # --------------------------------------------------------------------------------------------

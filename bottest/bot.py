@@ -1,0 +1,477 @@
+"""A developer's own bot, run in-process against the emulator, driven one step at a time.
+
+`run_bot` builds the bot with the developer's function (`build_assistant` by default, the same
+one the real bot uses) on a `MemoryTransport`, starts it, connects the in-memory client, and
+hands over a `LiveBot`: the user types or speaks, the bot answers, and each step returns a
+`Turn` whose `expect` walks what happened. Every wait is bounded and waits for something the
+bot or the emulator reports (a reply, the model being idle, a reconnect), never a fixed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pipecat.frames.frames import InputAudioRawFrame, InputTextRawFrame
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
+from pipecat.workers.runner import WorkerRunner
+
+from bots.gemini_live.service import GeminiLiveStage
+from bots.settings import Settings
+from bottest.emulator import ControlError, LiveEmulator
+from bottest.events import Conversation, Event
+from bottest.expect import Expect, ExpectationFailed
+from bottest.observer import ConversationObserver
+from bottest.speech import INPUT_RATE, read_wav, synthesize
+from bottest.transport import MemoryTransport
+
+TIMEOUT = 30.0
+"""Upper bound of one wait; generous, since CI shares 2 cores with Whisper and Piper."""
+FRAME_BYTES = INPUT_RATE * 2 // 50
+"""20 ms of microphone audio, as WebRTC delivers it."""
+TRAILING_SILENCE_SECS = 1.0
+"""Digital silence after spoken words: past the model's end-of-turn silence (500 ms by default)."""
+POLL = 0.02
+
+Until = Literal["done", "speaking", "heard", "sent"]
+"""Where a step returns: the bot's turn is over; its answer has begun playing; the model has
+heard the spoken words; at once."""
+
+Build = Callable[..., Any]
+"""`build(settings, transport, **kwargs)` returning `bots.pipeline.Assembled` or a
+`PipelineWorker`: `bots.assistant.build_assistant` has that shape."""
+
+FAST_RETRIES = {"reconnect_base_delay_secs": 0.05, "reconnect_max_delay_secs": 0.5}
+"""Reconnect quickly after an injected fault (the settings' own defaults suit a network)."""
+
+
+class BotError(AssertionError):
+    """The bot did not do what a step waited for; the message shows the conversation."""
+
+
+class ReplayMismatch(AssertionError):
+    """The bot's session differed from the recording it was replayed against."""
+
+
+@dataclass
+class Turn:
+    """What happened from one step to the end of the bot's answer to it."""
+
+    conversation: Conversation
+    start: int
+    end: int
+    _expect: Expect | None = None
+
+    @property
+    def events(self) -> list[Event]:
+        return self.conversation.events[self.start : self.end]
+
+    @property
+    def expect(self) -> Expect:
+        """The cursor over this turn's events: each expectation starts after the last match."""
+        if self._expect is None:
+            self._expect = Expect(self.conversation, self.start, self.end)
+        return self._expect
+
+    @property
+    def reply(self) -> str:
+        """Everything the bot said in the turn, joined."""
+        return " ".join(e.text for e in self.events if e.kind == "reply" and e.text)
+
+    def __str__(self) -> str:
+        return self.conversation.render(start=self.start)
+
+
+class Model:
+    """What the emulated model does when the test says so: the emulator's control actions on
+    the bot's current connection, and faults on its next ones."""
+
+    def __init__(self, bot: LiveBot) -> None:
+        self._bot = bot
+
+    async def _act(self, action: str, body: dict[str, Any] | None = None) -> None:
+        self._bot.injected(action, body)
+        await self._bot.emulator.act(await self._bot.connection_id(), action, body)
+
+    async def say(self, text: str) -> None:
+        """The model says `text` now, a turn of its own."""
+        await self._act("say", {"text": text})
+
+    async def call_tool(self, name: str, args: dict[str, Any] | None = None) -> None:
+        """The model calls a declared tool now."""
+        await self._act("tool_call", {"name": name, "args": args or {}})
+
+    async def cancel_tool_calls(self, ids: Sequence[str] | None = None) -> None:
+        """The model gives up on its unanswered calls (all, or those ids)."""
+        await self._act("cancel_tool_calls", {"ids": list(ids)} if ids is not None else {})
+
+    async def goaway(self, time_left_s: float = 1.0) -> None:
+        """The server announces its connection ends in `time_left_s`, then closes it."""
+        await self._act("goaway", {"time_left_s": time_left_s})
+
+    async def drop(self) -> None:
+        """The network drops the connection: no close frame."""
+        await self._act("drop")
+
+    async def close(self, code: int = 1011, reason: str = "") -> None:
+        """The server closes the connection with `code`."""
+        await self._act("close", {"code": code, "reason": reason})
+
+    async def latency(self, first_audio_ms: int) -> None:
+        """Every later answer on this connection starts `first_audio_ms` late."""
+        await self._act("latency", {"first_audio_ms": first_audio_ms})
+
+    async def refuse_connections(self, count: int = 1, *, for_s: float | None = None) -> None:
+        """The next `count` connections (or all for `for_s` seconds) are refused with 503."""
+        faults: dict[str, Any] = {"refuse_connections": count}
+        if for_s is not None:
+            faults["refuse_for_s"] = for_s
+        self._bot.injected("refuse_connections", faults)
+        await self._bot.emulator.set_faults(**faults)
+
+
+class LiveBot:
+    """A running bot; see `run_bot`."""
+
+    def __init__(
+        self,
+        emulator: LiveEmulator,
+        settings: Settings,
+        transport: MemoryTransport,
+        worker: PipelineWorker,
+        stage: GeminiLiveLLMService | None,
+        observer: ConversationObserver,
+        assembled: Any,
+    ) -> None:
+        self.emulator = emulator
+        self.settings = settings
+        self.transport = transport
+        self.worker = worker
+        self.stage = stage
+        self.assembled = assembled
+        self.observer = observer
+        self.conversation = observer.conversation
+        self.model = Model(self)
+        self.expect = Expect(self.conversation)
+        """A cursor over the whole conversation, kept from one expectation to the next."""
+        self.task: asyncio.Task[None] | None = None
+        self._fault_mark = 0
+        self._replay_checked = 0.0
+
+    # ------------------------------------------------------------------ what the user does
+
+    async def type(self, text: str, *, until: Until = "done", within: float = TIMEOUT) -> Turn:
+        """The user types `text` (Gemini gets it as realtime text, as from the page's box)."""
+        start = len(self.conversation.events)
+        self.conversation.add("typed", text=text)
+        self.observer.typed(text)
+        await self.worker.queue_frame(InputTextRawFrame(text=text))
+        return await self._turn(start, until, within)
+
+    async def say(
+        self, text: str, *, realtime: bool = False, until: Until = "done", within: float = TIMEOUT
+    ) -> Turn:
+        """The user says `text`: Piper speaks it offline and it is sent as microphone audio,
+        faster than real time unless `realtime` (the model's VAD counts audio, not seconds)."""
+        start = len(self.conversation.events)
+        self.conversation.add("spoke", text=text)
+        await self.send_audio(await synthesize(text), realtime=realtime)
+        return await self._turn(start, until, within)
+
+    async def play(
+        self,
+        wav: str | Path,
+        *,
+        realtime: bool = False,
+        until: Until = "done",
+        within: float = TIMEOUT,
+    ) -> Turn:
+        """The user's microphone plays a WAV file (any rate; 16-bit PCM)."""
+        start = len(self.conversation.events)
+        self.conversation.add("spoke", text=f"<{Path(wav).name}>")
+        await self.send_audio(read_wav(wav), realtime=realtime)
+        return await self._turn(start, until, within)
+
+    async def send_audio(
+        self, pcm: bytes, *, realtime: bool = False, silence_secs: float = TRAILING_SILENCE_SECS
+    ) -> None:
+        """16 kHz PCM16 in 20 ms frames, then digital silence, as a microphone sends it."""
+        pcm += b"\x00\x00" * int(INPUT_RATE * silence_secs)
+        frames = [
+            InputAudioRawFrame(
+                audio=pcm[i : i + FRAME_BYTES], sample_rate=INPUT_RATE, num_channels=1
+            )
+            for i in range(0, len(pcm), FRAME_BYTES)
+        ]
+        if not realtime:
+            await self.worker.queue_frames(frames)
+            return
+        began = time.monotonic()
+        for n, frame in enumerate(frames):
+            await self.worker.queue_frame(frame)
+            # Paced as a microphone is: frame n is due n × 20 ms after the first.
+            await asyncio.sleep(max(0.0, began + (n + 1) * 0.02 - time.monotonic()))
+
+    async def next_turn(self, *, until: Until = "done", within: float = TIMEOUT) -> Turn:
+        """Wait for a turn the test did not start with a step (after `model.say`, say)."""
+        return await self._turn(len(self.conversation.events), until, within)
+
+    # ------------------------------------------------------------------ waiting
+
+    async def _turn(self, start: int, until: Until, within: float) -> Turn:
+        __tracebackhide__ = True
+        if until != "sent":
+            await self._wait(
+                lambda: self._reached(start, until), f"the bot's turn ({until})", within
+            )
+            if until == "done":
+                await self._wait_model_idle(start, within)
+        return Turn(self.conversation, start, len(self.conversation.events))
+
+    def _reached(self, start: int, until: Until) -> bool:
+        events = self.conversation.events[start:]
+        if until == "heard":
+            return any(e.kind == "heard" for e in events)
+        if until == "speaking":
+            return self._speaking_since(start) or any(e.kind == "reply" for e in events)
+        return self._bot_side_done(events)
+
+    def _speaking_since(self, start: int) -> bool:
+        began = self.conversation.events[start].at if start < len(self.conversation.events) else 0
+        return any(at >= began for at, _ in self.transport.output().audio[-5:])
+
+    def _bot_side_done(self, events: list[Event]) -> bool:
+        """A reply came after the step, every tool call has its result, no result is left
+        unanswered by a later reply, and the stage is not mid-answer."""
+        if not any(e.kind == "reply" for e in events):
+            return False
+        calls = {e.call_id for e in events if e.kind == "tool_call"}
+        results = {e.call_id for e in events if e.kind == "tool_result"}
+        if calls - results:
+            return False
+        last_reply = max(e.index for e in events if e.kind == "reply")
+        if any(e.kind == "tool_result" and e.index > last_reply for e in events):
+            return False
+        return not (isinstance(self.stage, GeminiLiveStage) and self.stage.status.bot_responding)
+
+    async def _wait_model_idle(self, start: int, within: float) -> None:
+        """The emulator agrees: the model is not speaking and holds no unanswered call."""
+        __tracebackhide__ = True
+        deadline = time.monotonic() + within
+        while True:
+            summary = await self.emulator.session(await self.connection_id())
+            busy = summary is not None and (
+                summary.get("model_speaking")
+                or any(c.get("status") == "pending" for c in summary.get("tool_calls", []))
+            )
+            if not busy and self._bot_side_done(self.conversation.events[start:]):
+                return
+            await self._check_replay()
+            if time.monotonic() > deadline:
+                self._fail(f"timed out after {within:g} s waiting for the model to finish", start)
+            await asyncio.sleep(POLL)
+
+    async def _check_replay(self) -> None:
+        """Against a replay, fail at once when the session has strayed from the recording."""
+        __tracebackhide__ = True
+        if self.emulator.replaying and time.monotonic() >= self._replay_checked + 0.1:
+            self._replay_checked = time.monotonic()
+            problems = await self.emulator.replay_problems()
+            if problems:
+                raise ReplayMismatch(
+                    f"the session differs from the recording: {problems[0]}\n\n"
+                    f"the conversation so far:\n{self.conversation.render()}"
+                )
+
+    async def _wait(self, predicate: Callable[[], bool], what: str, within: float) -> None:
+        __tracebackhide__ = True
+        deadline = time.monotonic() + within
+        while not predicate():
+            await self._check_replay()
+            if self.task is not None and self.task.done():
+                self._fail(f"the bot stopped while waiting for {what}", 0)
+            if time.monotonic() > deadline:
+                self._fail(f"timed out after {within:g} s waiting for {what}", 0)
+            await asyncio.sleep(POLL)
+
+    def _fail(self, message: str, start: int) -> None:
+        __tracebackhide__ = True
+        raise BotError(
+            f"{message}\n\nthe conversation so far:\n{self.conversation.render(start=start)}"
+        )
+
+    def injected(self, action: str, body: dict[str, Any] | None) -> None:
+        """Note in the conversation what the test made the model do (failures show it)."""
+        self.conversation.add("injected", name=action, arguments=dict(body or {}))
+        self._fault_mark = len(self.conversation.events)
+
+    async def reconnected(self, *, within: float = TIMEOUT) -> Event:
+        """Wait until the bot has a new connection after the last injected fault (resumed or
+        fresh) and the stage takes input again; return the connection event."""
+        __tracebackhide__ = True
+        mark = self._fault_mark
+
+        def back() -> Event | None:
+            for event in self.conversation.events[mark:]:
+                if event.kind == "session" and event.name in ("reconnected", "resumed"):
+                    if not isinstance(self.stage, GeminiLiveStage) or self.stage.status.ready:
+                        return event
+            return None
+
+        await self._wait(lambda: back() is not None, "a new connection to the model", within)
+        found = back()
+        assert found is not None
+        return found
+
+    # ------------------------------------------------------------------ what the emulator saw
+
+    async def connection_id(self) -> str:
+        """The emulator's id for the bot's current connection."""
+        if isinstance(self.stage, GeminiLiveStage) and self.stage.session_id:
+            return self.stage.session_id
+        opened = [s for s in await self.emulator.sessions() if s.get("open")]
+        if not opened:
+            raise BotError("the bot has no open connection to the emulator")
+        return str(opened[-1]["id"])
+
+    def transcript_turns(self) -> list[tuple[str, str]]:
+        """The stored transcript's turns so far, as (role, text)."""
+        from bots.storage import open_stores
+
+        store = open_stores(self.settings).transcripts
+        sessions = store.sessions()
+        if not sessions:
+            return []
+        newest = max(sessions, key=lambda s: s.started_at or 0)
+        return [(t.role, t.text) for t in store.load(newest.session_id).turns]
+
+    async def transcript_line(
+        self, role: Literal["user", "bot"], contains: str, *, within: float = TIMEOUT
+    ) -> None:
+        """Wait until the stored transcript has a `role` turn containing `contains`."""
+        __tracebackhide__ = True
+        deadline = time.monotonic() + within
+        while True:
+            turns = await asyncio.to_thread(self.transcript_turns)
+            if any(r == role and contains.casefold() in t.casefold() for r, t in turns):
+                return
+            if time.monotonic() > deadline:
+                lines = "\n".join(f"    {r:<5} {t!r}" for r, t in turns) or "    (no turns yet)"
+                raise ExpectationFailed(
+                    f"expected a {role} line containing {contains!r} in the transcript; it has:\n"
+                    f"{lines}\n\nthe conversation so far:\n{self.conversation.render()}"
+                )
+            await asyncio.sleep(POLL * 5)
+
+
+def _find(processors: Sequence[FrameProcessor], kind: type) -> Any:
+    found = [p for p in processors if isinstance(p, kind)]
+    return found[0] if found else None
+
+
+def _parts(
+    assembled: Any,
+) -> tuple[PipelineWorker, list[FrameProcessor], LLMAssistantAggregator | None]:
+    if isinstance(assembled, PipelineWorker):
+        worker = assembled
+        processors = list(getattr(worker, "_pipeline", None).processors)  # type: ignore[union-attr]
+        return worker, processors, _find(processors, LLMAssistantAggregator)
+    processors = list(assembled.pipeline.processors)
+    return assembled.worker, processors, assembled.aggregators.assistant()
+
+
+def kit_settings(emulator: LiveEmulator, data_dir: Path, **overrides: Any) -> Settings:
+    """The bot's settings: the emulator as its endpoint, its data in `data_dir`, no `.env`."""
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=data_dir,
+        emulator_url=emulator.base_url,
+        emulator_ca=emulator.ca,
+        **{**FAST_RETRIES, **overrides},
+    )
+
+
+@contextlib.asynccontextmanager
+async def run_bot(
+    emulator: LiveEmulator,
+    data_dir: Path,
+    build: Build | None = None,
+    *,
+    settings: dict[str, Any] | None = None,
+    scenario: dict[str, Any] | None = None,
+    realtime: bool = False,
+    **build_kwargs: Any,
+) -> AsyncIterator[LiveBot]:
+    """Run a bot until the block ends.
+
+    Args:
+        emulator: Where its Gemini Live stage connects.
+        data_dir: Its data folder (notes, transcripts): a fresh one per bot.
+        build: `build(settings, transport, **build_kwargs)`; `build_assistant` by default.
+        settings: `bots.settings.Settings` fields to set (`gemini_model`, `response_modality`).
+        scenario: A scenario (the emulator's scenario-file format) for this bot's connections.
+        realtime: The model speaks at real time (for interruptions); by default at once.
+        **build_kwargs: Passed to `build` (`extra_tools=[...]`, `bot_processors=[...]`).
+    """
+    if build is None:
+        from bots.assistant import build_assistant
+
+        build = build_assistant
+    await emulator.reset()
+    if scenario:
+        await emulator.set_scenario(scenario)
+    if realtime:
+        await emulator.set_pace(1.0)
+    config = kit_settings(emulator, data_dir, **(settings or {}))
+    transport = MemoryTransport()
+    assembled = build(config, transport, **build_kwargs)
+    worker, processors, assistant = _parts(assembled)
+    stage = _find(processors, GeminiLiveLLMService)
+    observer = ConversationObserver(Conversation())
+    if assistant is not None:
+        observer.attach(assistant)
+    worker.add_observer(observer)
+    bot = LiveBot(emulator, config, transport, worker, stage, observer, assembled)
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    bot.task = asyncio.create_task(runner.run(), name="bottest-bot")
+    try:
+        await bot._wait(lambda: _started(stage), "the pipeline to start", TIMEOUT)
+        await transport.connect_client()
+        await bot._wait(lambda: _ready(stage), "the model connection to be ready", TIMEOUT)
+        yield bot
+        bot._replay_checked = 0.0
+        await bot._check_replay()
+    except Exception as exc:
+        if emulator.replaying and not isinstance(exc, ReplayMismatch):
+            bot._replay_checked = 0.0
+            with contextlib.suppress(ControlError):
+                await bot._check_replay()  # raised from the failure the difference caused
+        raise
+    finally:
+        if not bot.task.done():
+            await worker.cancel(reason="test finished")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(bot.task, TIMEOUT)
+        keeper = getattr(assembled, "keeper", None)
+        if keeper is not None:
+            await keeper.close()
+
+
+def _started(stage: Any) -> bool:
+    return not isinstance(stage, GeminiLiveStage) or stage.status.started
+
+
+def _ready(stage: Any) -> bool:
+    if isinstance(stage, GeminiLiveStage):
+        status = stage.status
+        return status.ready and status.session_id is not None
+    return bool(getattr(stage, "_ready_for_realtime_input", True))
