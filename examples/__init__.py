@@ -1,0 +1,1 @@
+"""Example bots, each with tests written only with the testing kit (`bottest`)."""
