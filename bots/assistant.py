@@ -1,12 +1,15 @@
 """The assistant: a voice bot with real offline tools (time, calculator, notes).
 
-Run it with Pipecat's dev runner (`python -m bots.assistant -t webrtc`) or, with the emulator
-started for you when there is no `GOOGLE_API_KEY`, with `make run`.
+Start it with `make run` (`python -m bots`). Pipecat's way, `python -m bots.assistant
+[-t webrtc|daily] [--host H] [--port P]`, does the same (`bots.pipecat_runner`): the local
+emulator when there is no `GOOGLE_API_KEY`, and our page at `/client/`. `bot` is the entry point
+the server calls for each session.
 """
 
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -245,11 +248,11 @@ async def run(
 
 
 async def bot(runner_args: RunnerArguments) -> None:
-    """Entry point for Pipecat's dev runner."""
+    """One session: what our server (and Pipecat's runner, given a key or an emulator) calls."""
     await run(runner_args)
 
 
 if __name__ == "__main__":
-    from pipecat.runner.run import main
+    from bots.pipecat_runner import main
 
-    main()
+    sys.exit(main("assistant"))
