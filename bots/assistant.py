@@ -198,6 +198,27 @@ def build_assistant(
     return assembled
 
 
+class NoModelEndpoint(RuntimeError):
+    """Neither a `GOOGLE_API_KEY` nor an emulator: the stage would dial Google with no key."""
+
+
+def check_endpoint(settings: Settings) -> None:
+    """Refuse to run a session that has no model to talk to.
+
+    `python -m bots` starts an emulator when there is no key; a bot started some other way (by
+    Pipecat's own runner, say) has none, and Gemini would refuse it only after DNS and retries.
+
+    Raises:
+        NoModelEndpoint: no `GOOGLE_API_KEY` and no `EMULATOR_URL`.
+    """
+    if settings.uses_emulator and not settings.emulator_url:
+        raise NoModelEndpoint(
+            "GOOGLE_API_KEY is not set and no emulator is running: start the bot with "
+            "`make run` (or `python -m bots`), which starts the local emulator, or set "
+            "GOOGLE_API_KEY in .env"
+        )
+
+
 async def run(
     runner_args: RunnerArguments,
     *,
@@ -206,6 +227,7 @@ async def run(
 ) -> None:
     """Create the transport the runner chose, assemble, and run until the client leaves."""
     settings = load_settings()
+    check_endpoint(settings)
     user_id = user_id_of(runner_args)
     try:
         requested = conversation_id_in(getattr(runner_args, "body", None))

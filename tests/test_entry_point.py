@@ -8,15 +8,18 @@ as starting a server or an emulator.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 
 import pytest
 from loguru import logger
+from pipecat.runner.types import RunnerArguments
 
 import emulator.__main__
 from bots import pipecat_runner
 from bots.__main__ import banner, main, open_to_anyone
+from bots.assistant import NoModelEndpoint, check_endpoint, run
 from bots.logs import setup_logging
 from bots.server.assemble import server_config
 from bots.server.identity import verify
@@ -181,3 +184,16 @@ def test_a_runner_flag_or_transport_we_do_not_serve_is_refused_in_one_line_namin
     assert captured.out == "" and len(lines) == 1, captured
     assert lines[0].startswith(f"python -m bots.{bot} ")
     assert named in lines[0] and lines[0].endswith(f"start the bot with {run_command}")
+
+
+def test_a_session_with_neither_a_key_nor_an_emulator_is_refused_before_anything_dials() -> None:
+    """What Pipecat's own runner would do with the bot: no emulator, no key."""
+    with pytest.raises(NoModelEndpoint, match="start the bot with `make run`"):
+        check_endpoint(load_settings())
+    with pytest.raises(NoModelEndpoint):
+        asyncio.run(run(RunnerArguments()))
+
+
+def test_a_key_or_an_emulator_is_a_model_endpoint() -> None:
+    check_endpoint(load_settings(google_api_key="a-key"))
+    check_endpoint(load_settings(emulator_url="https://127.0.0.1:9", emulator_ca="ca.pem"))
