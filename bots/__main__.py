@@ -4,6 +4,8 @@ With no `GOOGLE_API_KEY` it starts the local emulator as a child process and poi
 it; with a key the same command talks to Gemini. Then it serves our own browser page at
 `/client` (which works with no internet) and the session routes of one transport
 (`bots.server`). `python -m bots token --user NAME` mints a session token.
+`python -m bots.assistant` and `python -m bots.vision`, Pipecat's way of starting a bot, come
+here too, with the runner's flags translated (`bots.pipecat_runner`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
 """The assistant: a voice bot with real offline tools (time, calculator, notes).
 
-Run it with Pipecat's dev runner (`python -m bots.assistant -t webrtc`) or, with the emulator
-started for you when there is no `GOOGLE_API_KEY`, with `make run`.
+Start it with `make run` (`python -m bots`). Pipecat's way, `python -m bots.assistant
+[-t webrtc|daily] [--host H] [--port P]`, does the same (`bots.pipecat_runner`): the local
+emulator when there is no `GOOGLE_API_KEY`, and our page at `/client/`. `bot` is the entry point
+the server calls for each session.
 """
 
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -195,6 +198,27 @@ def build_assistant(
     return assembled
 
 
+class NoModelEndpoint(RuntimeError):
+    """Neither a `GOOGLE_API_KEY` nor an emulator: the stage would dial Google with no key."""
+
+
+def check_endpoint(settings: Settings) -> None:
+    """Refuse to run a session that has no model to talk to.
+
+    `python -m bots` starts an emulator when there is no key; a bot started some other way (by
+    Pipecat's own runner, say) has none, and Gemini would refuse it only after DNS and retries.
+
+    Raises:
+        NoModelEndpoint: no `GOOGLE_API_KEY` and no `EMULATOR_URL`.
+    """
+    if settings.uses_emulator and not settings.emulator_url:
+        raise NoModelEndpoint(
+            "GOOGLE_API_KEY is not set and no emulator is running: start the bot with "
+            "`make run` (or `python -m bots`), which starts the local emulator, or set "
+            "GOOGLE_API_KEY in .env"
+        )
+
+
 async def run(
     runner_args: RunnerArguments,
     *,
@@ -203,6 +227,7 @@ async def run(
 ) -> None:
     """Create the transport the runner chose, assemble, and run until the client leaves."""
     settings = load_settings()
+    check_endpoint(settings)
     user_id = user_id_of(runner_args)
     try:
         requested = conversation_id_in(getattr(runner_args, "body", None))
@@ -245,11 +270,11 @@ async def run(
 
 
 async def bot(runner_args: RunnerArguments) -> None:
-    """Entry point for Pipecat's dev runner."""
+    """One session: what our server (and Pipecat's runner, given a key or an emulator) calls."""
     await run(runner_args)
 
 
 if __name__ == "__main__":
-    from pipecat.runner.run import main
+    from bots.pipecat_runner import main
 
-    main()
+    sys.exit(main("assistant"))

@@ -2,9 +2,14 @@
 
 Frames reach Gemini about once a second and only while the user speaks (see
 `processors.video_gate`), as Google advises for gemini-3.1 to save cost.
+
+Start it with `make run ARGS=vision` (`python -m bots vision`); `python -m bots.vision
+[-t webrtc|daily] [--host H] [--port P]`, Pipecat's way, does the same (`bots.pipecat_runner`).
 """
 
 from __future__ import annotations
+
+import sys
 
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.runner.types import RunnerArguments
@@ -14,11 +19,11 @@ from processors.video_gate import SpeechGatedVideo
 
 
 async def bot(runner_args: RunnerArguments) -> None:
-    """Entry point for Pipecat's dev runner."""
+    """One session: what our server (and Pipecat's runner, given a key or an emulator) calls."""
     await run(runner_args, vision=True, user_processors=[SpeechGatedVideo(vad=SileroVADAnalyzer())])
 
 
 if __name__ == "__main__":
-    from pipecat.runner.run import main
+    from bots.pipecat_runner import main
 
-    main()
+    sys.exit(main("vision"))

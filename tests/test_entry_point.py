@@ -1,4 +1,5 @@
-"""What `python -m bots` decides before it serves: tokens it mints, binds it refuses, the banner.
+"""What `python -m bots` decides before it serves: tokens it mints, binds it refuses, the banner;
+and how Pipecat's way of starting (`python -m bots.assistant -t webrtc`) becomes `python -m bots`.
 
 Each test calls the entry point's `main` as the shell would (its arguments, the environment),
 in an empty folder with none of the bot's variables set (`clean_env`); none of them gets as far
@@ -7,14 +8,18 @@ as starting a server or an emulator.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 
 import pytest
 from loguru import logger
+from pipecat.runner.types import RunnerArguments
 
 import emulator.__main__
+from bots import pipecat_runner
 from bots.__main__ import banner, main, open_to_anyone
+from bots.assistant import NoModelEndpoint, check_endpoint, run
 from bots.logs import setup_logging
 from bots.server.assemble import server_config
 from bots.server.identity import verify
@@ -139,3 +144,56 @@ def test_a_logged_traceback_shows_the_failing_line_but_no_local_value(
     assert "Traceback" in err and "RuntimeError: the call failed" in err
     assert 'raise RuntimeError("the call failed")' in err
     assert sentinel not in err
+
+
+@pytest.mark.parametrize(
+    ("bot", "argv", "expected"),
+    [
+        ("assistant", [], ["-t", "webrtc", "--host", "localhost", "--port", "7860"]),
+        ("assistant", ["-t", "webrtc"], ["-t", "webrtc", "--host", "localhost", "--port", "7860"]),
+        (
+            "vision",
+            ["--transport=daily", "--port", "9000", "--host", "127.0.0.1"],
+            ["-t", "daily", "--host", "127.0.0.1", "--port", "9000"],
+        ),
+    ],
+)
+def test_pipecats_runner_flags_become_the_same_flags_of_python_m_bots(
+    bot: str, argv: list[str], expected: list[str]
+) -> None:
+    """Pipecat's runner defaults (localhost:7860) are ours; its default of every transport at
+    once is webrtc, our page."""
+    assert pipecat_runner.translate(bot, argv) == [bot, *expected]
+
+
+@pytest.mark.parametrize(
+    ("bot", "argv", "named", "run_command"),
+    [
+        ("assistant", ["-t", "livekit"], "not -t livekit", "`make run`"),
+        ("vision", ["-t", "twilio", "--port", "9000"], "not -t twilio", "`make run ARGS=vision`"),
+        ("assistant", ["--direct"], "not --direct", "`make run`"),
+        ("assistant", ["-t", "daily", "-x", "proxy.example"], "not -x proxy.example", "`make run`"),
+    ],
+)
+def test_a_runner_flag_or_transport_we_do_not_serve_is_refused_in_one_line_naming_make_run(
+    capsys: pytest.CaptureFixture[str], bot: str, argv: list[str], named: str, run_command: str
+) -> None:
+    assert pipecat_runner.main(bot, argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and len(lines) == 1, captured
+    assert lines[0].startswith(f"python -m bots.{bot} ")
+    assert named in lines[0] and lines[0].endswith(f"start the bot with {run_command}")
+
+
+def test_a_session_with_neither_a_key_nor_an_emulator_is_refused_before_anything_dials() -> None:
+    """What Pipecat's own runner would do with the bot: no emulator, no key."""
+    with pytest.raises(NoModelEndpoint, match="start the bot with `make run`"):
+        check_endpoint(load_settings())
+    with pytest.raises(NoModelEndpoint):
+        asyncio.run(run(RunnerArguments()))
+
+
+def test_a_key_or_an_emulator_is_a_model_endpoint() -> None:
+    check_endpoint(load_settings(google_api_key="a-key"))
+    check_endpoint(load_settings(emulator_url="https://127.0.0.1:9", emulator_ca="ca.pem"))
