@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from emulator.brain.expressions import Node, find_expression
+from emulator.brain.expressions import Node
+from emulator.brain.operations import find_arithmetic
 from emulator.brain.places import place_groups, places_near
 from emulator.brain.text import POLITE_TAIL, Utterance, trim, utterance, word_list
 from emulator.brain.wording import ASK_TIME_CITY, ASK_WEATHER_CITY
@@ -183,7 +184,7 @@ def _recall(utt: Utterance, has_image: bool) -> Intent | None:
 
 
 def _arithmetic(utt: Utterance, has_image: bool) -> Intent | None:
-    expression = find_expression(utt.tokens)
+    expression = find_arithmetic(utt.tokens, utt.breaks)
     return None if expression is None else Intent("arithmetic", expression=expression)
 
 
