@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from brain_kit import BOT_TOOLS, GET_CURRENT_TIME
 
-from emulator.brain import CallTools, Say, respond, respond_to_tool_results
+from emulator.brain import CallTools, ImageInfo, Say, respond, respond_to_tool_results
 
 pytestmark = pytest.mark.unit
 
@@ -199,3 +199,210 @@ def test_numbers_near_an_operation_word_are_not_a_sum_unless_the_operation_takes
     text: str,
 ) -> None:
     assert said(respond(text, BOT_TOOLS)).startswith(f'You said: "{text}".')
+
+
+# --------------------------------------------------------------------------------------------
+# Time in a place
+# --------------------------------------------------------------------------------------------
+
+TIME = [
+    ("what time is it in Tokyo", "Tokyo"),
+    ("What time is it in Tokyo?", "Tokyo"),
+    ("what's the time in Paris", "Paris"),
+    ("tell me the time in New York please", "New York"),
+    ("current time in London?", "London"),
+    ("time in Berlin", "Berlin"),
+    ("Time in Berlin.", "Berlin"),
+    ("Could you tell me what time it is in Tokyo, please?", "Tokyo"),
+    ("I'd like to know the time in Paris.", "Paris"),
+    ("Do you know what time it is in London?", "London"),
+    ("What's the current time in London?", "London"),
+    ("Can you tell me the local time in Sydney, thanks?", "Sydney"),
+    ("what time is it now in rio de janeiro", "Rio de Janeiro"),
+    ("Give me the time in Los Angeles.", "Los Angeles"),
+    ("WHAT TIME IS IT IN TOKYO", "Tokyo"),
+]
+
+
+@pytest.mark.parametrize(("text", "place"), TIME)
+def test_the_time_in_a_place_asked_in_an_everyday_way_calls_the_clock_with_the_place(
+    text: str, place: str
+) -> None:
+    assert respond(text, BOT_TOOLS) == CallTools([("get_current_time", {"place": place})])
+
+
+# --------------------------------------------------------------------------------------------
+# Notes: remember and recall
+# --------------------------------------------------------------------------------------------
+
+REMEMBER = [
+    ("remember that my dog is called Rex", "my dog is called Rex"),
+    ("Remember that my dog is called Rex.", "my dog is called Rex"),
+    ("Please remember my dog is called Rex.", "my dog is called Rex"),
+    ("Make a note: buy milk.", "buy milk"),
+    ("make a note that the door code is 4711", "the door code is 4711"),
+    ("Note that I parked on level 3.", "I parked on level 3"),
+    ("Note: buy milk", "buy milk"),
+    ("Remember: the meeting is at noon.", "the meeting is at noon"),
+    ("Could you please remember that I like tea?", "I like tea"),
+    ("Can you remember that I like tea, thanks.", "I like tea"),
+    ("I'd like you to remember that I like tea.", "I like tea"),
+    ("Don't forget that I like tea.", "I like tea"),
+    ("Jot down that the door code is 4711.", "the door code is 4711"),
+    ("Write down that the door code is 4711.", "the door code is 4711"),
+    ("Keep in mind that I'm vegetarian.", "I'm vegetarian"),
+]
+RECALL = [
+    "what did I ask you to remember",
+    "What did I ask you to remember?",
+    "What have I asked you to remember?",
+    "What did I tell you to remember, please?",
+    "what are my notes",
+    "What are my notes?",
+    "read my notes",
+    "Read my notes, please.",
+    "Could you read me my notes?",
+    "List my notes.",
+    "Show me my notes.",
+    "What's in my notes?",
+    "What notes do you have?",
+    "Do I have any notes?",
+    "What do you remember?",
+    "What did you save?",
+]
+
+
+@pytest.mark.parametrize(("text", "fact"), REMEMBER)
+def test_a_note_asked_for_in_an_everyday_way_is_saved_in_the_users_words(
+    text: str, fact: str
+) -> None:
+    assert respond(text, BOT_TOOLS) == CallTools(
+        [("remember_note", {"text": fact})], preamble="Sure, I'm saving that."
+    )
+
+
+@pytest.mark.parametrize("text", RECALL)
+def test_asking_for_the_notes_in_an_everyday_way_calls_recall_with_no_query(text: str) -> None:
+    assert respond(text, BOT_TOOLS) == CallTools([("recall_notes", {})])
+
+
+# --------------------------------------------------------------------------------------------
+# Vision, stop and wait, stories
+# --------------------------------------------------------------------------------------------
+
+VISION = [
+    "what do you see",
+    "What do you see?",
+    "What can you see right now?",
+    "Can you see me?",
+    "Do you see me?",
+    "Tell me what you see, please.",
+    "Describe what you see.",
+    "What are you looking at?",
+    "What's on my screen?",
+    "What is in the picture?",
+    "Could you describe the image?",
+    "What does the camera show?",
+    "What am I holding?",
+    "Look at this.",
+]
+
+
+@pytest.mark.parametrize("text", VISION)
+def test_a_question_about_the_camera_describes_the_frame(text: str) -> None:
+    image = ImageInfo(width=640, height=480, mean_rgb=(220, 30, 25))
+    assert said(respond(text, BOT_TOOLS, image=image)) == (
+        "I can see a 640 by 480 image that is mostly red. Offline, I can only tell its size "
+        "and main colour."
+    )
+
+
+@pytest.mark.parametrize("text", VISION)
+def test_a_question_about_the_camera_without_a_camera_says_none_is_shared(text: str) -> None:
+    assert said(respond(text, BOT_TOOLS)) == (
+        "I can't see anything: no camera or screen is shared with me right now."
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
+        ("stop", "Okay, I'll stop."),
+        ("Stop!", "Okay, I'll stop."),
+        ("Please stop.", "Okay, I'll stop."),
+        ("Stop talking.", "Okay, I'll stop."),
+        ("Could you stop?", "Okay, I'll stop."),
+        ("Can you stop talking, please?", "Okay, I'll stop."),
+        ("Okay, stop.", "Okay, I'll stop."),
+        ("Just stop.", "Okay, I'll stop."),
+        ("That's enough.", "Okay, I'll stop."),
+        ("Be quiet.", "Okay, I'll stop."),
+        ("Never mind.", "Okay, I'll stop."),
+        ("Wait.", "Sure, I'll wait."),
+        ("Please wait.", "Sure, I'll wait."),
+        ("Can you wait a second?", "Sure, I'll wait."),
+        ("Hold on.", "Sure, I'll wait."),
+        ("Just a moment.", "Sure, I'll wait."),
+    ],
+)
+def test_stop_and_wait_asked_in_an_everyday_way_get_a_short_acknowledgement(
+    text: str, reply: str
+) -> None:
+    assert said(respond(text, BOT_TOOLS)) == reply
+
+
+@pytest.mark.parametrize(
+    ("text", "hero"),
+    [
+        ("tell me a story", "a curious little robot"),
+        ("Tell me a story.", "a curious little robot"),
+        ("Tell me a story about a fox.", "a fox"),
+        ("Can you tell me a story about a fox, please?", "a fox"),
+        ("Could you please tell me a bedtime story?", "a curious little robot"),
+        ("Tell me a long story about a dragon.", "a dragon"),
+        ("Tell me a funny story about a cat.", "a cat"),
+        ("Tell me a fairy tale.", "a curious little robot"),
+        ("Tell us a story about a fox.", "a fox"),
+        ("Read me a story.", "a curious little robot"),
+        ("Make up a story about a fox.", "a fox"),
+        ("I'd like to hear a story about a fox.", "a fox"),
+        ("I want a story about a fox.", "a fox"),
+        ("I'd like a bedtime story.", "a curious little robot"),
+        ("Story about a fox.", "a fox"),
+        ("A long story.", "a curious little robot"),
+        ("Story time!", "a curious little robot"),
+    ],
+)
+def test_a_story_asked_for_in_an_everyday_way_is_told_about_its_topic(text: str, hero: str) -> None:
+    story = said(respond(text, BOT_TOOLS))
+    opening = "Once upon a time, in a valley surrounded by tall blue mountains, there lived"
+    assert story.startswith(f"{opening} {hero}.")
+    assert story.endswith("The end.")
+
+
+# --------------------------------------------------------------------------------------------
+# What is not understood
+# --------------------------------------------------------------------------------------------
+
+ECHO_TAIL = (
+    "I am the local Gemini Live emulator; I understand questions about the time, arithmetic, "
+    "notes and what the camera sees."
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Blorp fizzle?",
+        "colorless green ideas sleep furiously",
+        "The quick brown fox jumps over the lazy dog.",
+        "What is the meaning of life?",
+        "I like the story.",
+        "story",
+        "zxqv 42 plorb",
+    ],
+)
+def test_what_the_brain_does_not_understand_gets_the_honest_answer_of_what_it_does(
+    text: str,
+) -> None:
+    assert said(respond(text, BOT_TOOLS)) == f'You said: "{text}". {ECHO_TAIL}'
