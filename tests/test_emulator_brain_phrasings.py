@@ -7,10 +7,13 @@ politeness in front ("could you", "I'd like to know") or behind ("please", "than
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from brain_kit import BOT_TOOLS, GET_CURRENT_TIME
+from brain_kit import BOT_TOOLS, GET_CURRENT_TIME, GET_WEATHER
+from conftest import REPO
 
 from emulator.brain import CallTools, ImageInfo, Say, respond, respond_to_tool_results
 
@@ -406,3 +409,117 @@ def test_what_the_brain_does_not_understand_gets_the_honest_answer_of_what_it_do
     text: str,
 ) -> None:
     assert said(respond(text, BOT_TOOLS)) == f'You said: "{text}". {ECHO_TAIL}'
+
+
+# --------------------------------------------------------------------------------------------
+# The README's table: every example in it is understood as its row says
+# --------------------------------------------------------------------------------------------
+
+README = (REPO / "emulator" / "README.md").read_text(encoding="utf-8")
+IMAGE = ImageInfo(width=640, height=480, mean_rgb=(220, 30, 25))
+ASKED_WHICH_CITY = [
+    ("user", "What time is it?"),
+    ("model", "Which city would you like the time for?"),
+]
+
+
+def readme_rows() -> dict[str, list[str]]:
+    """Intent -> the quoted examples of its row, from the table of the brain's section."""
+    section = README[README.index("## What the offline brain understands") :]
+    section = section[: section.index("\n## ")]
+    rows: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or cells[0] in ("Intent", "---"):
+            continue
+        rows[cells[0]] = re.findall(r'"([^"]*)"', cells[1])
+    return rows
+
+
+def operators(action: Any) -> set[str]:
+    """The binary operators of a single calculator call (unary minus has no space after it)."""
+    if not (isinstance(action, CallTools) and len(action.calls) == 1):
+        return set()
+    name, args = action.calls[0]
+    return set(re.findall(r" (\*\*|[-+*/]) ", args["expression"])) if name == "calculate" else set()
+
+
+def calls_to(action: Any, name: str) -> list[dict[str, Any]]:
+    """The arguments of the calls if there are some and all go to ``name``, else none."""
+    if not (isinstance(action, CallTools) and action.calls):
+        return []
+    if any(called != name for called, _ in action.calls):
+        return []
+    return [args for _, args in action.calls]
+
+
+def text_of(action: Any) -> str:
+    return action.text if isinstance(action, Say) else ""
+
+
+def asks_for_a_place(example: str, name: str, key: str, **kwargs: Any) -> bool:
+    """Calls ``name`` once per place, each place as written in the example."""
+    tools = [*BOT_TOOLS, GET_WEATHER]
+    calls = calls_to(respond(example, tools, **kwargs), name)
+    return bool(calls) and all(args[key].lower() in example.lower() for args in calls)
+
+
+def names_the_tool(example: str) -> bool:
+    action = respond(example, BOT_TOOLS)
+    spelled = example.lower().replace(" underscore ", "_").replace(" ", "_")
+    return isinstance(action, CallTools) and action.calls[0][0] in spelled
+
+
+def remembers_in_its_words(example: str) -> bool:
+    calls = calls_to(respond(example, BOT_TOOLS), "remember_note")
+    return bool(calls) and calls[0]["text"] in example
+
+
+def reply(example: str, **kwargs: Any) -> str:
+    return text_of(respond(example, BOT_TOOLS, **kwargs))
+
+
+CHECKS: dict[str, Callable[[str], bool]] = {
+    "Blank turn": lambda ex: (
+        reply(ex) == "Hello! I'm the local Gemini Live emulator. How can I help you today?"
+    ),
+    "Explicit tool": names_the_tool,
+    "Story": lambda ex: reply(ex).startswith("Once upon a time"),
+    "Vision": lambda ex: reply(ex, image=IMAGE).startswith("I can see a 640 by 480 image"),
+    "Remember": remembers_in_its_words,
+    "Time in a place": lambda ex: asks_for_a_place(ex, "get_current_time", "place"),
+    "Weather": lambda ex: asks_for_a_place(ex, "get_weather", "city"),
+    "Forget": lambda ex: bool(calls_to(respond(ex, BOT_TOOLS), "forget_notes")),
+    "Recall": lambda ex: bool(calls_to(respond(ex, BOT_TOOLS), "recall_notes")),
+    "Addition": lambda ex: operators(respond(ex, BOT_TOOLS)) == {"+"},
+    "Subtraction": lambda ex: operators(respond(ex, BOT_TOOLS)) == {"-"},
+    "Multiplication": lambda ex: operators(respond(ex, BOT_TOOLS)) == {"*"},
+    "Division": lambda ex: operators(respond(ex, BOT_TOOLS)) == {"/"},
+    "Powers, roots, percentages": lambda ex: bool(operators(respond(ex, BOT_TOOLS))),
+    "Stop": lambda ex: reply(ex) == "Okay, I'll stop.",
+    "Wait": lambda ex: reply(ex) == "Sure, I'll wait.",
+    "Greeting": lambda ex: (
+        reply(ex) == "Hello! Yes, I can hear you clearly. How can I help you today?"
+    ),
+    "Follow-up": lambda ex: asks_for_a_place(
+        ex, "get_current_time", "place", history=ASKED_WHICH_CITY
+    ),
+    "Anything else": lambda ex: reply(ex) == f'You said: "{ex}". {ECHO_TAIL}',
+}
+"""Whether the brain understood an example as its README row says, for each row."""
+
+
+def test_the_readme_table_has_a_row_for_each_intent_and_examples_in_each() -> None:
+    rows = readme_rows()
+    assert list(rows) == list(CHECKS)
+    assert all(rows.values()), rows
+
+
+@pytest.mark.parametrize(
+    ("intent", "example"),
+    [(intent, example) for intent, examples in readme_rows().items() for example in examples],
+)
+def test_every_example_in_the_readme_table_is_understood_as_its_row_says(
+    intent: str, example: str
+) -> None:
+    assert CHECKS[intent](example), respond(example, BOT_TOOLS)
