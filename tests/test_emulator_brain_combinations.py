@@ -230,3 +230,27 @@ def test_any_way_of_asking_for_the_notes_calls_recall_for_all_of_them(
 ) -> None:
     text = casing(lead + form + ending + stop)
     assert respond(text, BOT_TOOLS) == CallTools([("recall_notes", {})])
+
+
+VOCABULARY = (
+    "add added sum total of up together and to by from take away subtract multiply multiplied "
+    "divide divided product quotient difference between half double plus minus times x over "
+    "a hundred one two five twenty 3 7 1,000 2.5 - + ( ) , please what is the"
+).split()
+
+
+@given(st.lists(st.sampled_from(VOCABULARY), max_size=60))
+def test_any_jumble_of_operation_words_and_numbers_gets_one_answer_without_an_error(
+    words: list[str],
+) -> None:
+    text = " ".join(words)
+    action = respond(text, BOT_TOOLS)
+    assert isinstance(action, Say | CallTools)
+    assert respond(text, BOT_TOOLS) == action
+    if isinstance(action, CallTools):
+        assert [name for name, _ in action.calls] == ["calculate"]
+
+
+def test_a_turn_of_a_thousand_numbers_and_operators_is_still_read() -> None:
+    text = " + ".join(["1"] * 1000) + " and multiply 6 by 7"
+    assert respond(text, BOT_TOOLS) == CallTools([("calculate", {"expression": "6 * 7"})])

@@ -24,8 +24,20 @@ _ONE: Final = frozenset({"A", "B"})
 _MANY: Final = "LIST"
 """A slot for two or more operands joined by "and" or commas ("2, 3 and 4")."""
 _MAX_STEPS: Final = 300
-"""Matching backtracks over the ways to split "a hundred and five"; this bounds the work of one
-form at one word, far above the few dozen steps any spoken sum needs."""
+"""Matching backtracks over the ways to split "a hundred and five"; this bounds the operands read
+for one form at one word, far above the few dozen any spoken sum needs."""
+_MAX_TOTAL_STEPS: Final = 20_000
+"""The same bound for a whole turn, so that a transcript of a thousand numbers stays fast."""
+_OPERAND_TOKENS: Final = 40
+"""The most words one operand may take ("minus seven hundred and seventy-seven thousand, ...
+point five" is 14); a longer run of numbers and operators is no operand, and reading stays
+linear in the length of the turn."""
+_MAX_OPERANDS: Final = 20
+"""The longest list read ("the sum of 1, 2, ..."); it also bounds the depth of the recursion."""
+
+
+class _OutOfSteps(Exception):
+    """The turn has cost more than `_MAX_TOTAL_STEPS`: read no operation in it."""
 
 
 def _fold(op: str) -> Build:
@@ -41,16 +53,40 @@ def _by(op: str, value: int) -> Build:
 
 
 @dataclass(frozen=True)
-class _Form:
-    """One way of saying an operation: words ("a|b" for either, "word?" when optional) and
-    slots, and how the operands, in the order said, make the sum."""
+class _Part:
+    """A slot (`_ONE` or `_MANY`), or a word that may be any of ``words`` and may be left out."""
 
-    words: tuple[str, ...]
+    slot: str = ""
+    words: frozenset[str] = frozenset()
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class _Form:
+    """One way of saying an operation, and how the operands, in the order said, make the sum.
+
+    Attributes:
+        parts: Written as words and slots, "a|b" for either word, "word?" when it may be left
+            out: "subtract|deduct A from B".
+        build: The sum from the operands.
+        needs: The words of which one each must be in a turn for the form to fit it, so most
+            turns skip most forms without reading a number.
+    """
+
+    parts: tuple[_Part, ...]
     build: Build
+    needs: tuple[frozenset[str], ...]
 
 
 def _form(pattern: str, build: Build) -> _Form:
-    return _Form(tuple(pattern.split()), build)
+    parts = tuple(
+        _Part(slot=word)
+        if word in _ONE or word == _MANY
+        else _Part(words=frozenset(word.rstrip("?").split("|")), optional=word.endswith("?"))
+        for word in pattern.split()
+    )
+    needs = tuple(part.words for part in parts if part.words and not part.optional)
+    return _Form(parts, build, needs)
 
 
 _FORMS: Final = (
@@ -95,31 +131,40 @@ class _Matcher:
         self.tokens = tokens
         self.breaks = breaks
         self.steps = 0
+        self.total = 0
+        self.read: dict[tuple[int, int], tuple[Node, int] | None] = {}
 
     def _spend(self) -> None:
         self.steps += 1
+        self.total += 1
+        if self.total > _MAX_TOTAL_STEPS:
+            raise _OutOfSteps
         if self.steps > _MAX_STEPS:
             raise ExpressionError("too many ways to read the sum")
 
-    def _parse(self, tokens: Sequence[str], i: int) -> tuple[Node, int] | None:
-        items, end = scan_math(tokens, i)
-        if end == i:
-            return None
-        try:
-            return Parser(items).parse(), end
-        except ExpressionError:
-            return None
+    def _parse(self, i: int, stop: int) -> tuple[Node, int] | None:
+        """The operand in ``tokens[i:stop]`` from ``i`` on, remembered, as every form asks."""
+        key = (i, stop)
+        if key not in self.read:
+            window = self.tokens[i : min(stop, i + _OPERAND_TOKENS + 1)]
+            items, end = scan_math(window, 0)
+            try:
+                fits = 0 < end <= _OPERAND_TOKENS
+                self.read[key] = (Parser(items).parse(), i + end) if fits else None
+            except ExpressionError:
+                self.read[key] = None
+        return self.read[key]
 
     def operands(self, i: int) -> Iterator[tuple[Node, int]]:
         """An operand at ``i``, longest reading first: "a hundred and five" is 105, then 100."""
         self._spend()
-        found = self._parse(self.tokens, i)
+        found = self._parse(i, len(self.tokens))
         if found is None:
             return
         yield found
         for k in range(found[1] - 1, i, -1):
             if self.tokens[k] == "and":
-                shorter = self._parse(self.tokens[:k], i)
+                shorter = self._parse(i, k)
                 if shorter is not None:
                     yield shorter
 
@@ -132,39 +177,37 @@ class _Matcher:
             return j
         return None
 
-    def chains(self, i: int) -> Iterator[tuple[list[Node], int]]:
+    def chains(self, i: int, depth: int = 1) -> Iterator[tuple[list[Node], int]]:
         """Operands joined by "and" or commas from ``i``, the longest chains first."""
         for node, j in self.operands(i):
             after = self._next_in_list(j)
-            if after is not None:
-                for rest, end in self.chains(after):
+            if after is not None and depth < _MAX_OPERANDS:
+                for rest, end in self.chains(after, depth + 1):
                     yield [node, *rest], end
             yield [node], j
 
-    def match(self, words: Sequence[str], i: int, got: list[Node]) -> list[Node] | None:
-        """The operands if ``words`` match from token ``i`` on (the rest of the turn is free)."""
-        self._spend()
-        if not words:
+    def match(self, parts: Sequence[_Part], i: int, got: list[Node]) -> list[Node] | None:
+        """The operands if ``parts`` match from token ``i`` on (the rest of the turn is free)."""
+        if not parts:
             return got
-        word, rest = words[0], words[1:]
-        if word in _ONE:
+        part, rest = parts[0], parts[1:]
+        if part.slot in _ONE:
             for node, j in self.operands(i):
                 done = self.match(rest, j, [*got, node])
                 if done is not None:
                     return done
             return None
-        if word == _MANY:
+        if part.slot == _MANY:
             for nodes, j in self.chains(i):
                 done = self.match(rest, j, [*got, *nodes]) if len(nodes) >= 2 else None
                 if done is not None:
                     return done
             return None
-        optional = word.endswith("?")
-        if i < len(self.tokens) and self.tokens[i] in word.rstrip("?").split("|"):
+        if i < len(self.tokens) and self.tokens[i] in part.words:
             done = self.match(rest, i + 1, got)
             if done is not None:
                 return done
-        return self.match(rest, i, got) if optional else None
+        return self.match(rest, i, got) if part.optional else None
 
 
 def find_operation(tokens: Sequence[str], breaks: Sequence[bool] = ()) -> Node | None:
@@ -175,14 +218,21 @@ def find_operation(tokens: Sequence[str], breaks: Sequence[bool] = ()) -> Node |
         breaks: Whether a clause ends after each token (a comma lets "2, 3 and 4" be a list);
             empty when unknown.
     """
+    present = set(tokens)
+    forms = [form for form in _FORMS if all(words & present for words in form.needs)]
     matcher = _Matcher(tokens, list(breaks) or [False] * len(tokens))
-    for i in range(len(tokens)):
-        for form in _FORMS:
+    for i in range(len(tokens) if forms else 0):
+        for form in forms:
+            first = form.parts[0]
+            if first.words and not first.optional and tokens[i] not in first.words:
+                continue
             matcher.steps = 0
             try:
-                operands = matcher.match(form.words, i, [])
+                operands = matcher.match(form.parts, i, [])
             except ExpressionError:
                 continue
+            except _OutOfSteps:
+                return None
             if operands is not None:
                 return form.build(operands)
     return None
