@@ -54,7 +54,7 @@ def _by(op: str, value: int) -> Build:
 
 @dataclass(frozen=True)
 class _Part:
-    """A slot (`_ONE` or `_MANY`), or a word that may be any of ``words`` and may be left out."""
+    """A slot (`_ONE` or `_MANY`), or one of ``words``, which may be left out if ``optional``."""
 
     slot: str = ""
     words: frozenset[str] = frozenset()
