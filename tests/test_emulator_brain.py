@@ -12,6 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+from brain_kit import american_words
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from num2words import num2words
@@ -502,33 +503,6 @@ def test_what_is_not_exactly_one_number_does_not_parse(words: str) -> None:
 @given(st.integers(min_value=0, max_value=999_999))
 def test_british_number_words_from_num2words_parse_back(n: int) -> None:
     assert parse_number(num2words(n)) == n
-
-
-SMALL = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-    "nineteen",
-]  # fmt: skip
-TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-
-
-def american_words(n: int) -> str:
-    """An independent number speller, American style: no "and", hyphens in the tens."""
-    if n < 0:
-        return "minus " + american_words(-n)
-    if n < 20:
-        return SMALL[n]
-    if n < 100:
-        return TENS[n // 10] + ("" if n % 10 == 0 else "-" + SMALL[n % 10])
-    if n < 1000:
-        rest = n % 100
-        return SMALL[n // 100] + " hundred" + ("" if rest == 0 else " " + american_words(rest))
-    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
-        if n >= size:
-            rest = n % size
-            head = american_words(n // size) + " " + name
-            return head + ("" if rest == 0 else " " + american_words(rest))
-    raise AssertionError(n)
 
 
 @given(st.integers(min_value=-999_999_999, max_value=999_999_999))

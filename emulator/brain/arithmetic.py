@@ -17,10 +17,10 @@ from emulator.brain.expressions import (
     Num,
     Parser,
     Unary,
-    find_expression,
     scan_math,
 )
 from emulator.brain.numbers import to_python
+from emulator.brain.operations import find_arithmetic
 from emulator.brain.text import utterance
 from emulator.brain.types import ExpressionError
 
@@ -170,13 +170,15 @@ def words_to_expression(text: str) -> str | None:
     """The arithmetic in a transcript as a calculator expression.
 
     Args:
-        text: A transcript such as "What is twelve times seven?" or "what's 12 x 7".
+        text: A transcript such as "What is twelve times seven?", "what's 12 x 7" or
+            "multiply 12 by 7".
 
     Returns:
         Python-style source such as ``"12 * 7"`` (square roots as ``x ** 0.5``), or ``None``
         when the text holds no arithmetic.
     """
-    node = find_expression(utterance(text).tokens)
+    utt = utterance(text)
+    node = find_arithmetic(utt.tokens, utt.breaks)
     return None if node is None else to_code(node)
 
 

@@ -93,6 +93,13 @@ def _match_phrase(tokens: Sequence[str], j: int) -> tuple[tuple[str, ...], tuple
     return None
 
 
+def _starts_operand(tokens: Sequence[str], j: int) -> bool:
+    """A number, "(" or a signed number ("minus 3", "-3") begins at ``j``."""
+    if token_at(tokens, j) in ("-", "minus", "negative"):
+        j += 1
+    return number_at(tokens, j) is not None or token_at(tokens, j) == "("
+
+
 def scan_math(tokens: Sequence[str], start: int) -> tuple[list[Item], int]:
     """The longest run of numbers and operators from ``start``, as parser items."""
     items: list[Item] = []
@@ -110,9 +117,7 @@ def scan_math(tokens: Sequence[str], start: int) -> tuple[list[Item], int]:
         if phrase is None:
             break
         words, produced = phrase
-        if words == ("x",) and not (
-            after_value and (number_at(tokens, j + 1) is not None or token_at(tokens, j + 1) == "(")
-        ):
+        if words == ("x",) and not (after_value and _starts_operand(tokens, j + 1)):
             break  # "x" is "times" only between two numbers
         items.extend(produced)
         j += len(words)

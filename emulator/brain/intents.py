@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from emulator.brain.expressions import Node, find_expression
+from emulator.brain.expressions import Node
+from emulator.brain.operations import find_arithmetic
 from emulator.brain.places import place_groups, places_near
 from emulator.brain.text import POLITE_TAIL, Utterance, trim, utterance, word_list
 from emulator.brain.wording import ASK_TIME_CITY, ASK_WEATHER_CITY
@@ -21,23 +22,30 @@ _LEAD: Final = (
     r"would you|will you|i want you to|i would like you to|i need you to)\s+)*"
 )
 _STORY_RE = re.compile(
-    r"\b(?:tell|give|read)(?:\s+(?:me|us))?\s+(?:a|an|another|the)\s+"
-    r"(?:(?:really|very|long|longer|short|little|bedtime|nice|good)\s+)*(?:story|tale)\b"
+    r"\b(?:tell|give|read|make up|write|narrate|hear|want|would like)(?:\s+(?:me|us))?"
+    r"\s+(?:a|an|another|the)\s+"
+    r"(?:(?:really|very|long|longer|short|little|bedtime|nice|good|funny|scary|silly|happy|"
+    r"new|quick|fairy|kids|children's)\s+)*(?:story|tale)\b"
     r"(?:\s+(?:about|of|on|with)\s+(?P<topic>.+))?"
-    r"|^(?:a\s+)?long\s+story(?:\s+about\s+(?P<topic2>.+))?$"
+    r"|^(?:a\s+)?(?:(?:long|short|bedtime)\s+story|story(?=\s+(?:about|of)\s))"
+    r"(?:\s+(?:about|of)\s+(?P<topic2>.+))?$"
+    r"|^story time$"
 )
 _VISION_RE = re.compile(
     r"\bwhat (?:do|can) you see\b|\bwhat am i (?:holding|wearing|showing you|doing)\b"
     r"|\bdescribe (?:what you see|(?:the|this|my|your) (?:image|picture|photo|screen|video|"
     r"camera|frame|view|scene|room))\b"
     r"|\bwhat is (?:on|in) (?:my|the|this) (?:screen|image|picture|photo|camera|frame|video)\b"
-    r"|\bcan you see (?:me|this|it|my screen|anything)\b|\bwhat is in front of (?:me|you|the)\b"
+    r"|\b(?:can|do) you see (?:me|this|it|my screen|anything)\b"
+    r"|\bwhat is in front of (?:me|you|the)\b"
     r"|\blook at (?:this|me|my screen|the screen)\b|\bwhat colou?r is (?:this|it|my)\b"
+    r"|\b(?:tell me|say) what you (?:can )?see\b|\bwhat are you (?:looking at|seeing)\b"
+    r"|\bwhat does (?:the|my|your|this) (?:camera|screen|image|picture|photo|video) show\b"
 )
 _WEAK_VISION_RE = re.compile(r"^(?:what is (?:this|that|it)|what do you think of this)$")
 _REMEMBER_RE = re.compile(
     rf"^{_LEAD}(?:please\s+)?(?:remember|memori[sz]e|do not forget|make a note|take a note|"
-    r"save a note|add a note|write down|keep in mind|note down|note|save|store)\b"
+    r"save a note|add a note|write down|jot down|keep in mind|note down|note|save|store)\b"
     r"(?:\s+(?:the fact that|that|this|of)\b)?(?:\s+(?P<fact>.+))?$"
 )
 _TIME_RE = re.compile(
@@ -56,7 +64,8 @@ _FORGET_RE = re.compile(
 _RECALL_RES: Final = (
     re.compile(
         rf"^{_LEAD}(?:what do you (?:still )?remember|what did i (?:tell|ask) you"
-        r"(?: to remember)?|what have i told you|what have you (?:saved|stored|noted|remembered))"
+        r"(?: to (?:remember|note|save))?|what have i (?:told|asked) you(?: to remember)?"
+        r"|what (?:have|did) you (?:saved|stored|noted|remembered|save|store|note|remember))"
         r"\b(?:\s+(?:about|of|regarding)\b)?(?:\s+(?P<topic>.+))?$"
     ),
     re.compile(rf"^{_LEAD}(?:do you (?:still )?remember|recall)\b(?:\s+(?P<topic>.+))?$"),
@@ -67,10 +76,12 @@ _RECALL_RES: Final = (
     re.compile(r"\b(?:my|the|your|any|saved|all) notes\b|\bnotes do you have\b"),
 )
 _STOP_RE = re.compile(
-    r"^(?:(?:ok|okay|please|no|oh)\s+)*(?:stop|wait|pause|hold on|hang on|enough|quiet|be quiet|"
-    r"silence|cancel|shush|shh|halt|shut up|never mind|one (?:moment|second|sec)|"
+    r"^(?:(?:ok|okay|alright|please|no|oh|hey|just|now|can you|could you|would you|will you)"
+    r"\s+)*(?P<what>stop|wait|pause|hold on|hang on|enough|that is enough|that will do|quiet|"
+    r"be quiet|silence|cancel|shush|shh|hush|halt|shut up|never mind|one (?:moment|second|sec)|"
     r"just a (?:moment|second|sec|minute))\b"
 )
+_WAIT_WORDS: Final = frozenset({"wait", "hold", "hang", "one", "just"})
 _GREETING_RE = re.compile(
     r"^(?:hello|hi|hey|hiya|howdy|greetings|yo|good (?:morning|afternoon|evening|day))\b"
     r"|\b(?:can|do) you hear me\b|\bare you (?:there|listening|awake)\b"
@@ -183,14 +194,15 @@ def _recall(utt: Utterance, has_image: bool) -> Intent | None:
 
 
 def _arithmetic(utt: Utterance, has_image: bool) -> Intent | None:
-    expression = find_expression(utt.tokens)
+    expression = find_arithmetic(utt.tokens, utt.breaks)
     return None if expression is None else Intent("arithmetic", expression=expression)
 
 
 def _stop(utt: Utterance, has_image: bool) -> Intent | None:
-    if not (_STOP_RE.match(utt.text) and len(utt.tokens) <= 6):
+    match = _STOP_RE.match(utt.text)
+    if not (match and len(utt.tokens) <= 6):
         return None
-    return Intent("wait" if utt.tokens[0] in ("wait", "hold", "hang", "one", "just") else "stop")
+    return Intent("wait" if match.group("what").split()[0] in _WAIT_WORDS else "stop")
 
 
 def _greeting(utt: Utterance, has_image: bool) -> Intent | None:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from emulator.brain.arithmetic import answer_arithmetic, to_code
-from emulator.brain.expressions import find_expression
 from emulator.brain.intents import Intent, resolve_intent
+from emulator.brain.operations import find_arithmetic
 from emulator.brain.places import title_case
 from emulator.brain.replies import describe_image, greeting, story
 from emulator.brain.text import POLITE_TAIL, Utterance, token_at, trim, utterance
@@ -83,7 +83,7 @@ def _explicit_args(utt: Utterance, tool: ToolDecl, first: int) -> dict[str, Any]
     if any(name_fits(param, hint) for hint in PLACE_HINTS):
         value = title_case(utt.tokens[first:last])
     elif any(name_fits(param, hint) for hint in EXPRESSION_HINTS):
-        node = find_expression(utt.tokens[first:last])
+        node = find_arithmetic(utt.tokens[first:last], utt.breaks[first:last])
         value = to_code(node) if node is not None else value
     return {param: value}
 

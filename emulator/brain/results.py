@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from emulator.brain.arithmetic import spoken_expression
-from emulator.brain.expressions import find_expression
+from emulator.brain.operations import find_arithmetic
 from emulator.brain.text import utterance
 from emulator.brain.types import Say
 
@@ -188,7 +188,8 @@ def _calculated(name: str, fields: _Fields, user_text: str) -> str | None:
     expression = fields.take("expression", "expr", "formula", "equation", "calculation")
     if expression is not None:
         return f"{expression} is {shown}."
-    node = find_expression(utterance(user_text).tokens) if user_text else None
+    utt = utterance(user_text)
+    node = find_arithmetic(utt.tokens, utt.breaks) if user_text else None
     if node is not None:
         spoken = spoken_expression(node)
         return f"{spoken[0].upper()}{spoken[1:]} is {shown}."
