@@ -1,5 +1,7 @@
 """The weather bot's tests, written with the testing kit alone (its plugin gives the fixtures)."""
 
+from pathlib import Path
+
 from examples.weather_bot.bot import build_weather_bot
 
 
@@ -36,3 +38,14 @@ async def test_it_still_does_sums_and_keeps_going_after_a_goaway(live_bot):
         turn = await bot.type("What is 6 times 7?")
         turn.expect.tool_call("calculate", {"expression": "6 * 7"})
         turn.expect.reply(contains="42")
+
+
+CASSETTE = Path(__file__).parent / "cassettes" / "weather_oslo.jsonl"
+"""Recorded with RECORD_DIR set (here against the emulator; with a key, against Gemini)."""
+
+
+async def test_the_recorded_session_still_holds(live_bot, live_replay):
+    async with live_bot(build_weather_bot, emulator=live_replay(CASSETTE)) as bot:
+        turn = await bot.type("What is the weather in Oslo?")
+        turn.expect.tool_call("get_weather", {"city": "Oslo"})
+        turn.expect.reply(contains="snow")
