@@ -94,8 +94,9 @@ class Scrubber:
 
 def hashed(data: str) -> dict[str, Any]:
     """Base64 media as `{"data": "", "sha256": ..., "bytes": N}`."""
+    text = data.strip().replace("-", "+").replace("_", "/")  # the Python SDK sends URL-safe
     try:
-        raw = base64.b64decode(data, validate=False)
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         raw = data.encode()
     return {"data": "", "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}

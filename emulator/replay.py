@@ -33,6 +33,7 @@ from loguru import logger
 
 from cassettes import Cassette
 from cassettes.scrub import plain_key
+from emulator.wire import WireError, decode_bytes, parse_rate
 
 MISMATCH_CLOSE = 1008
 MAX_MESSAGE = 32 * 1024 * 1024
@@ -297,6 +298,10 @@ class ReplaySession:
             await self._fail(str(exc))
         except (ConnectionError, asyncio.CancelledError):
             pass
+        except Exception:
+            logger.exception(f"{self.id}: unexpected error in the replay")
+            if not self.ws.closed:
+                await self.ws.close(code=1011, message=b"Internal error encountered.")
         finally:
             for task in (play, reader):
                 task.cancel()
@@ -333,10 +338,13 @@ class ReplaySession:
         realtime = field_of(message, "realtimeInput") or {}
         blobs = [field_of(realtime, "audio"), *(field_of(realtime, "mediaChunks") or [])]
         for blob in blobs:
-            if isinstance(blob, Mapping) and isinstance(field_of(blob, "data"), str):
-                mime = str(field_of(blob, "mimeType") or "")
-                rate = int(mime.split("rate=")[1]) if "rate=" in mime else 16000
-                self._speech.audio(base64.b64decode(field_of(blob, "data")), rate)
+            if isinstance(blob, Mapping) and field_of(blob, "data") is not None:
+                try:
+                    pcm = decode_bytes(field_of(blob, "data"))
+                    rate = parse_rate(field_of(blob, "mimeType"))
+                except WireError as exc:
+                    raise Mismatch(f"the client sent audio that cannot be read: {exc}") from None
+                self._speech.audio(pcm, rate)
 
     # ------------------------------------------------------------------ the script
 

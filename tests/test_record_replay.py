@@ -200,3 +200,24 @@ def test_the_emulator_refuses_a_bad_cassette_at_start_naming_the_line(
 def write_json(path: Path, data: Any) -> Path:
     path.write_text(json.dumps(data))
     return path
+
+
+@pytest.mark.speech
+async def test_a_spoken_turn_replays_where_the_user_speaks_and_not_when_they_type(
+    live_bot: Any, live_replay: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cassettes"
+    async with live_bot(settings={"record_dir": folder}) as bot:
+        turn = await bot.say("What is twelve times seven?")
+        turn.expect.tool_call("calculate")
+        original = calls(bot)
+    (cassette,) = sorted(folder.iterdir())
+
+    async with live_bot(emulator=live_replay(cassette)) as bot:
+        turn = await bot.say("What is twelve times seven?")
+        turn.expect.heard()
+        assert calls(bot) == original
+
+    with pytest.raises(ReplayMismatch, match="the user spoke here in the recording"):
+        async with live_bot(emulator=live_replay(cassette)) as bot:
+            await bot.type("What is twelve times seven?")
