@@ -165,26 +165,28 @@ class LiveBot:
         self.task: asyncio.Task[None] | None = None
         self._fault_mark = 0
         self._replay_checked = 0.0
+        self._seen_history = 0
+        self._last_end = 0  # where the last turn a step waited for ended
 
     # ------------------------------------------------------------------ what the user does
 
     async def type(self, text: str, *, until: Until = "done", within: float = TIMEOUT) -> Turn:
         """The user types `text` (Gemini gets it as realtime text, as from the page's box)."""
-        start = len(self.conversation.events)
+        start, mark = len(self.conversation.events), await self._history_mark()
         self.conversation.add("typed", text=text)
         self.observer.typed(text)
         await self.worker.queue_frame(InputTextRawFrame(text=text))
-        return await self._turn(start, until, within)
+        return await self._turn(start, until, within, mark)
 
     async def say(
         self, text: str, *, realtime: bool = False, until: Until = "done", within: float = TIMEOUT
     ) -> Turn:
         """The user says `text`: Piper speaks it offline and it is sent as microphone audio,
         faster than real time unless `realtime` (the model's VAD counts audio, not seconds)."""
-        start = len(self.conversation.events)
+        start, mark = len(self.conversation.events), await self._history_mark()
         self.conversation.add("spoke", text=text)
         await self.send_audio(await synthesize(text), realtime=realtime)
-        return await self._turn(start, until, within)
+        return await self._turn(start, until, within, mark)
 
     async def play(
         self,
@@ -195,10 +197,10 @@ class LiveBot:
         within: float = TIMEOUT,
     ) -> Turn:
         """The user's microphone plays a WAV file (any rate; 16-bit PCM)."""
-        start = len(self.conversation.events)
+        start, mark = len(self.conversation.events), await self._history_mark()
         self.conversation.add("spoke", text=f"<{Path(wav).name}>")
         await self.send_audio(read_wav(wav), realtime=realtime)
-        return await self._turn(start, until, within)
+        return await self._turn(start, until, within, mark)
 
     async def send_audio(
         self, pcm: bytes, *, realtime: bool = False, silence_secs: float = TRAILING_SILENCE_SECS
@@ -221,20 +223,27 @@ class LiveBot:
             await asyncio.sleep(max(0.0, began + (n + 1) * 0.02 - time.monotonic()))
 
     async def next_turn(self, *, until: Until = "done", within: float = TIMEOUT) -> Turn:
-        """Wait for a turn the test did not start with a step (after `model.say`, say)."""
-        return await self._turn(len(self.conversation.events), until, within)
+        """Wait for a turn the test did not start with a step (after `model.say`, say): its
+        events are everything since the last turn a step returned."""
+        return await self._turn(self._last_end, until, within, self._seen_history)
 
     # ------------------------------------------------------------------ waiting
 
-    async def _turn(self, start: int, until: Until, within: float) -> Turn:
+    async def _history_mark(self) -> int:
+        """How many turns the emulator's history holds now (the step's answer comes after)."""
+        summary = await self.emulator.session(await self.connection_id())
+        return len((summary or {}).get("history", []))
+
+    async def _turn(self, start: int, until: Until, within: float, mark: int = 0) -> Turn:
         __tracebackhide__ = True
         if until != "sent":
             await self._wait(
                 lambda: self._reached(start, until), f"the bot's turn ({until})", within
             )
             if until == "done":
-                await self._wait_model_idle(start, within)
-        return Turn(self.conversation, start, len(self.conversation.events))
+                await self._wait_model_idle(start, mark, within)
+        self._last_end = len(self.conversation.events)
+        return Turn(self.conversation, start, self._last_end)
 
     def _reached(self, start: int, until: Until) -> bool:
         events = self.conversation.events[start:]
@@ -247,6 +256,17 @@ class LiveBot:
     def _speaking_since(self, start: int) -> bool:
         began = self.conversation.events[start].at if start < len(self.conversation.events) else 0
         return any(at >= began for at, _ in self.transport.output().audio[-5:])
+
+    @staticmethod
+    def _caught_up(summary: dict[str, Any] | None, mark: int, events: list[Event]) -> bool:
+        """The bot's words since the step end with the model's last turn since it (a replay, or
+        a last turn cut short, has nothing to compare: the other checks suffice)."""
+        history = (summary or {}).get("history", [])[mark:]
+        said = [t for t in history if t.get("role") == "model"]
+        if not said or said[-1].get("interrupted"):
+            return True
+        bot = _letters(" ".join(e.text for e in events if e.kind == "reply"))
+        return bot.endswith(_letters(str(said[-1].get("text", ""))))
 
     def _bot_side_done(self, events: list[Event]) -> bool:
         """A reply came after the step, every tool call has its result, no result is left
@@ -262,17 +282,20 @@ class LiveBot:
             return False
         return not (isinstance(self.stage, GeminiLiveStage) and self.stage.status.bot_responding)
 
-    async def _wait_model_idle(self, start: int, within: float) -> None:
-        """The emulator agrees: the model is not speaking and holds no unanswered call."""
+    async def _wait_model_idle(self, start: int, mark: int, within: float) -> None:
+        """The emulator agrees: the model owes nothing (no turn being sent or held back, no
+        unanswered call), and the bot has said the last thing the model said."""
         __tracebackhide__ = True
         deadline = time.monotonic() + within
         while True:
             summary = await self.emulator.session(await self.connection_id())
             busy = summary is not None and (
-                summary.get("model_speaking")
+                summary.get("model_busy", summary.get("model_speaking"))
                 or any(c.get("status") == "pending" for c in summary.get("tool_calls", []))
             )
-            if not busy and self._bot_side_done(self.conversation.events[start:]):
+            events = self.conversation.events[start:]
+            if not busy and self._bot_side_done(events) and self._caught_up(summary, mark, events):
+                self._seen_history = len((summary or {}).get("history", []))
                 return
             await self._check_replay()
             if time.monotonic() > deadline:
@@ -370,6 +393,11 @@ class LiveBot:
                     f"{lines}\n\nthe conversation so far:\n{self.conversation.render()}"
                 )
             await asyncio.sleep(POLL * 5)
+
+
+def _letters(text: str) -> str:
+    """Only the letters and digits, lower case: spoken and written forms of a turn compare."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 def _find(processors: Sequence[FrameProcessor], kind: type) -> Any:

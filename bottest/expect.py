@@ -187,6 +187,22 @@ class Expect:
 
         return self._next("reply", what, differs)
 
+    def said(
+        self, contains: str | None = None, *, matches: str | re.Pattern[str] | None = None
+    ) -> list[Event]:
+        """Everything the bot said from here on, its turns joined: for an answer that may come
+        in one turn or two (a model that says "let me check" before a tool's result)."""
+        __tracebackhide__ = True
+        replies = [e for e in self._events() if e.kind == "reply"]
+        joined = " ".join(e.text for e in replies)
+        problem = _text_differs(joined, contains, matches)
+        if not replies or problem:
+            what = "the bot to say" + (f" {contains!r}" if contains else " something")
+            detail = [f"  it said {joined!r}, which {problem}"] if replies else []
+            self.fail(f"expected {what} from here on, but it did not", detail=detail)
+        self._position = replies[-1].index
+        return replies
+
     def interrupted(self, contains: str | None = None) -> Event:
         """The bot's next turn was cut short by the user."""
         __tracebackhide__ = True

@@ -8,7 +8,6 @@ transcript uses.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from typing import Any
 
@@ -27,6 +26,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 
 from bottest.events import Conversation, Event
 from processors.frames import SessionEventFrame, ToolCallEventFrame
+from transcripts.recorder import without_typed
 
 
 class ConversationObserver(BaseObserver):
@@ -117,12 +117,9 @@ class ConversationObserver(BaseObserver):
                 setattr(event, key, value)
 
     async def _on_bot_turn(self, _aggregator: object, message: AssistantTurnStoppedMessage) -> None:
-        text = message.content or ""
-        for typed in list(self._typed):
-            pattern = r"(?:^|(?<= ))" + re.escape(typed) + r"(?: |$)"
-            if re.search(pattern, text):
-                text = re.sub(pattern, "", text, count=1)
-                self._typed.remove(typed)
+        text, used = without_typed(message.content or "", list(self._typed))
+        for typed in used:
+            self._typed.remove(typed)
         text = " ".join(text.split())
         if text or message.interrupted:
             self.replies += 1

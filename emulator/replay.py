@@ -279,6 +279,7 @@ class ReplaySession:
             "steps": len(self.steps),
             "error": self.error,
             "model_speaking": self.sending,
+            "model_busy": self.sending,
             "tool_calls": [{"id": i, "status": "pending"} for i in sorted(self.pending_calls)],
         }
 

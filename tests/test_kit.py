@@ -75,6 +75,30 @@ async def test_three_typed_turns_each_get_their_tool_call_and_answer(live_bot: A
         bot.expect.tool_call("calculate")  # no fourth call
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"gemini_model": "gemini-3.8-live"},
+        {"gemini_model": "gemini-3.8-live-extended-thinking"},
+        {"gemini_model": "gemini-3.1-flash-live-preview", "response_modality": "AUDIO"},
+        {"gemini_model": "gemini-3.1-flash-live-preview", "response_modality": "TEXT"},
+    ],
+    ids=lambda s: "-".join(s.values()),
+)
+async def test_a_typed_turn_reads_the_same_on_every_model_and_modality(
+    live_bot: Any, settings: dict[str, str]
+) -> None:
+    async with live_bot(settings=settings) as bot:
+        turn = await bot.type("What is 6 times 7?")
+        turn.expect.tool_call("calculate", {"expression": "6 * 7"})
+        turn.expect.tool_result("calculate", {"result": 42}, partial=True)
+        # The thinking model says "let me check" first (its tools do not block): either way
+        # the answer is among what the bot said.
+        turn.expect.said(contains="42")
+        turn.expect.no_more_events()
+        assert bot.transport.output().audio_bytes > 0  # spoken by Gemini, or by Piper in TEXT
+
+
 async def test_a_custom_tool_is_called_and_its_result_reaches_the_reply(live_bot: Any) -> None:
     async with live_bot(extra_tools=[get_weather]) as bot:
         turn = await bot.type("What is the weather in Oslo?")

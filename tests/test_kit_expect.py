@@ -127,3 +127,13 @@ def test_a_turn_s_cursor_sees_only_its_own_events() -> None:
     message = str(failed.value)
     assert re.search(r"·\s+1\s+bot said\s+'earlier'", message), message
     assert re.search(r">\s+3\s+bot said\s+'later'", message), message
+
+
+def test_said_joins_every_reply_from_the_cursor_on() -> None:
+    talk = conversation(a_reply("Let me check that."), a_call(), a_reply("It is 42."))
+    expect = Expect(talk)
+    expect.said(contains="check that. it is 42")
+    with pytest.raises(ExpectationFailed, match="no bot said after event 3"):
+        expect.reply()
+    with pytest.raises(ExpectationFailed, match="which does not contain '43'"):
+        Expect(talk).said(contains="43")

@@ -320,8 +320,9 @@ def test_words_heard_after_the_bot_started_hold_nothing(tmp_path: Path, clock: F
         'Checkpoint 1. You said: "Checkpoint 1.". Fine.',
         'You said: "Checkpoint 1.". Checkpoint 1. Fine.',
         'You said: "Checkpoint 1.". Fine. Checkpoint 1.',
+        'Checkpoint 1.You said: "Checkpoint 1.". Fine.',
     ],
-    ids=["before", "between", "after"],
+    ids=["before", "between", "after", "joined-with-no-space"],
 )
 def test_typed_text_that_landed_among_the_bots_words_is_taken_out(
     tmp_path: Path, clock: FakeClock, heard: str

@@ -322,19 +322,9 @@ class TranscriptRecorder:
         self._record("tool_call", self.clock(), **stored, reply_to=self._user_count or None)
 
     def _without_typed(self, text: str) -> str:
-        """The bot's words without the typed texts the aggregator put among them: each typed
-        text was a part of its own, so it stands between spaces (a quote of it by the bot
-        does not)."""
-        for typed in list(self._typed):
-            pattern = r"(?:^|(?<= ))" + re.escape(typed) + r"(?: |$)"
-            found = re.search(pattern, text)
-            if found is None:
-                continue
-            start, end = found.span()
-            if text[start:end].endswith(" ") or start == 0:
-                text = text[:start] + text[end:]
-            else:
-                text = text[: max(0, start - 1)] + text[end:]
+        """The bot's words without the typed texts the aggregator put among them."""
+        text, used = without_typed(text, list(self._typed))
+        for typed in used:
             self._typed.remove(typed)
         return text
 
@@ -345,3 +335,28 @@ class TranscriptRecorder:
         if len(text) <= self._max_result_chars:
             return value
         return {"truncated": True, "chars": len(text), "preview": text[: self._max_result_chars]}
+
+
+def without_typed(text: str, typed: list[str]) -> tuple[str, list[str]]:
+    """`text` without each typed text the context aggregator put into it, and those it found.
+
+    Each typed text was a part of its own: at the start of the bot's words (where TEXT modality
+    joins the next part with no space) or between spaces; a quote of it by the bot, inside a
+    sentence, is left alone.
+    """
+    found: list[str] = []
+    for item in typed:
+        if item and text.startswith(item):
+            text = text[len(item) :].lstrip()
+            found.append(item)
+            continue
+        match = re.search(r"(?<= )" + re.escape(item) + r"(?: |$)", text) if item else None
+        if match is not None:
+            start, end = match.span()
+            text = (
+                (text[: max(0, start - 1)] + " " + text[end:]).strip()
+                if end < len(text)
+                else text[: max(0, start - 1)]
+            )
+            found.append(item)
+    return text, found

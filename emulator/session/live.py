@@ -127,6 +127,15 @@ class LiveSession:
         return self._parts is not None and self._parts.speaker.generating
 
     @property
+    def busy(self) -> bool:
+        """The model owes the client something: a turn being sent, a result to say when idle,
+        or a turn, response or script queued or being handled."""
+        parts = self._parts
+        return parts is not None and (
+            parts.speaker.busy or parts.turns.handling or not parts.ctx.events.empty()
+        )
+
+    @property
     def first_audio_ms(self) -> int:
         """Delay before each answer of this connection."""
         return self._parts.ctx.first_audio_ms if self._parts else self._first_audio_ms
@@ -161,6 +170,7 @@ class LiveSession:
             "speech_segments": list(media.speech_segments) if media else [],
             "user_speaking": media.user_speaking if media else False,
             "model_speaking": self.generating,
+            "model_busy": self.busy,
             "first_audio_ms": self.first_audio_ms,
             "handles": list(self.handles),
             "spoken": [t.to_json() for t in self.spoken],

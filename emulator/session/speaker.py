@@ -53,6 +53,11 @@ class Speaker:
         """True while a model turn is being sent."""
         return self._task is not None and not self._task.done()
 
+    @property
+    def busy(self) -> bool:
+        """Sending a turn, or holding a result to say once the current turn has ended."""
+        return self.generating or bool(self._when_idle)
+
     async def start(
         self, text: str, *, calls: list[ToolCallRecord] | None = None, complete: bool = True
     ) -> None:

@@ -37,24 +37,33 @@ class Turns:
         self._tool_calls = tool_calls
         self._controls = controls
         self._held: str | None = None  # the latest turn that came in while a call held the model
+        self.handling = False  # an event is being handled (the next may already be queued)
 
     async def conduct(self) -> None:
         """Handle turns one at a time, in the order they happened."""
         while True:
-            match await self._ctx.events.get():
-                case AudioTurn() as turn:
-                    await self._audio_turn(turn)
-                case TextTurn(text=text):
-                    await self._user_turn(text, "text")
-                case Infer(content=content):
-                    await self._infer(content)
-                case ToolResponses(accepted=accepted):
-                    if await self._tool_calls.answer(accepted):
-                        await self._release_held()
-                case CallsCancelled():
+            event = await self._ctx.events.get()
+            self.handling = True
+            try:
+                await self._handle(event)
+            finally:
+                self.handling = False
+
+    async def _handle(self, event: object) -> None:
+        match event:
+            case AudioTurn() as turn:
+                await self._audio_turn(turn)
+            case TextTurn(text=text):
+                await self._user_turn(text, "text")
+            case Infer(content=content):
+                await self._infer(content)
+            case ToolResponses(accepted=accepted):
+                if await self._tool_calls.answer(accepted):
                     await self._release_held()
-                case Script(steps=steps):
-                    await self._controls.run(steps)
+            case CallsCancelled():
+                await self._release_held()
+            case Script(steps=steps):
+                await self._controls.run(steps)
 
     def barge_in(self) -> None:
         """The user started speaking: stop the model and cancel its blocking calls, unless the
