@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pipecat.frames.frames import InputAudioRawFrame, InputTextRawFrame
+from pipecat.frames.frames import InputAudioRawFrame, InputTextRawFrame, InputTransportMessageFrame
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator
 from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.processors.frameworks.rtvi.models import MESSAGE_LABEL
 from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
 from pipecat.workers.runner import WorkerRunner
 
@@ -177,6 +178,28 @@ class LiveBot:
         self.observer.typed(text)
         await self.worker.queue_frame(InputTextRawFrame(text=text))
         return await self._turn(start, until, within, mark)
+
+    async def send_text(
+        self,
+        text: str,
+        *,
+        run_immediately: bool = True,
+        until: Until = "done",
+        within: float = TIMEOUT,
+    ) -> Turn:
+        """The user types `text` in the page's text box: an RTVI `send-text` client message,
+        delivered as the WebRTC transport delivers one, through Pipecat's RTVI processor (which
+        interrupts the bot first when `run_immediately`, Pipecat's default)."""
+        start = len(self.conversation.events)
+        self.conversation.add("typed", text=text)
+        message = {
+            "label": MESSAGE_LABEL,
+            "type": "send-text",
+            "id": f"send-text-{start}",
+            "data": {"content": text, "options": {"run_immediately": run_immediately}},
+        }
+        await self.transport.input().broadcast_frame(InputTransportMessageFrame, message=message)
+        return await self._turn(start, until, within)
 
     async def say(
         self, text: str, *, realtime: bool = False, until: Until = "done", within: float = TIMEOUT

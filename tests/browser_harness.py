@@ -12,6 +12,8 @@ shared with `python -m bench.browser_latency`; this module adds what only pytest
   servers a module's selected tests need are started side by side (`bot_servers`).
   `assistant_3_1_bot` is the assistant on gemini-3.1-flash-live-preview (the default is
   gemini-3.8-live), where every tool blocks.
+- `axe_core`: axe-core's `axe.min.js` from `bots/web/node_modules` (a dev dependency of the
+  page), installed with `npm ci` when it is missing; a test injects it into the page.
 - `no_leftovers`: after the module's servers and browsers are stopped, no process the harness
   started (bot, emulator, Playwright driver, Chromium) may still be alive, read from /proc.
 """
@@ -88,6 +90,34 @@ def chromium() -> Path:
         if error is not None or not CHROMIUM.exists():
             _skip_or_fail(error or f"apt-get installed chromium, but {CHROMIUM} is still missing")
     return CHROMIUM
+
+
+WEB = Path(__file__).resolve().parents[1] / "bots" / "web"
+AXE = WEB / "node_modules" / "axe-core" / "axe.min.js"
+NPM_TIMEOUT = 600
+
+
+@pytest.fixture(scope="session")
+def axe_core() -> Path:
+    """axe-core's script, from the page's locked npm dev dependencies (`npm ci` in bots/web
+    installs them when it is missing; without npm the accessibility check is skipped, except
+    under CI=true)."""
+    if AXE.is_file():
+        return AXE
+    npm = shutil.which("npm")
+    if npm is None:
+        _skip_or_fail(f"{AXE} is missing and npm is not installed to install it (npm ci)")
+    result = subprocess.run(
+        [str(npm), "ci", "--no-audit", "--no-fund"],
+        cwd=WEB,
+        capture_output=True,
+        text=True,
+        timeout=NPM_TIMEOUT,
+        check=False,
+    )
+    if result.returncode != 0 or not AXE.is_file():
+        _skip_or_fail(f"npm ci in {WEB} did not install axe-core:\n{result.stderr[-2000:]}")
+    return AXE
 
 
 SECURED_SECRET = "browser-suite-session-secret-0123456789"

@@ -2,9 +2,10 @@
 
 One emulator outlives two bot servers that share a data folder and a port, as two replicas
 behind one address do. The page connects to the first; the first gets SIGTERM and, draining,
-tells the page to move; the page shows "reconnecting" and keeps trying with backoff while no
-server answers; the second server comes up on the same port, and the page connects to it with
-the same conversation id, which resumes the same Gemini session from the stored handle.
+tells the page to move; the page shows "reconnecting" (its status line says the conversation is
+moving) and keeps trying with backoff while no server answers; the second server comes up on the
+same port, and the page connects to it with the same conversation id, which resumes the same
+Gemini session from the stored handle.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def test_the_page_moves_its_conversation_to_the_server_that_comes_up_after_a_res
         with open_page(page_url, MicScript.questions([]), tmp_path / "page") as page:
             page.wait_ready()
             conversation = page.snapshot()["agent"]["conversationId"]
-            before = len(page.probe.states)
+            before, lines_before = len(page.probe.states), len(page.probe.banner)
             # A rolling restart of the only replica: SIGTERM, then a new process on the port.
             assert first.interrupt(signal.SIGTERM, timeout=60) == 0, first.tail()
             assert "asking 1 client(s) to move" in first.output(), first.tail()
@@ -76,6 +77,9 @@ def test_the_page_moves_its_conversation_to_the_server_that_comes_up_after_a_res
                     return "reconnecting" in after and after[-1] == "ready"
 
                 page.wait("the page to show 'reconnecting', then 'ready'", moved, 90)
+                # The status line said so in words, not only with the state's colour.
+                lines = [text for _, shown, text in page.probe.banner[lines_before:] if shown]
+                assert any(line.startswith("Moving: This server is restarting") for line in lines)
                 agent = page.snapshot()["agent"]
                 assert agent["conversationId"] == conversation
                 assert agent["reconnects"] >= 1

@@ -194,6 +194,20 @@ CONTRACT: tuple[Entry, ...] = (
         where=("bots.gemini_live.messages",),
     ),
     Method(
+        GeminiLiveLLMService,
+        "_send_user_text",
+        ("self", "text"),
+        coroutine=True,
+        use="calls",
+        reason=(
+            "how Pipecat sends an `InputTextRawFrame` as realtime text; RTVI `send-text` (text "
+            "typed in the page) only appends to the context, which the service does not send "
+            "after its first one, so the stage sends the `RTVISendTextFrame` that follows the "
+            "same way (an `InputTextRawFrame` would go on to the TTS and be spoken)"
+        ),
+        where=_STAGE,
+    ),
+    Method(
         LLMService,
         "_cancel_function_call_tasks",
         ("self", "predicate", "*", "reason", "run_llm=False"),

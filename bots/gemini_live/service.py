@@ -45,7 +45,7 @@ from pipecat.frames.frames import (
     UserMuteStartedFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
-from pipecat.processors.frameworks.rtvi.frames import RTVIServerMessageFrame
+from pipecat.processors.frameworks.rtvi.frames import RTVISendTextFrame, RTVIServerMessageFrame
 from pipecat.services.google.gemini_live.llm import (
     GeminiLiveLLMService,
     GeminiLiveLLMSettings,
@@ -360,9 +360,7 @@ class GeminiLiveStage(GeminiLiveLLMService):
         )
 
     async def _send_queued(self, item: Outgoing) -> bool:
-        if not self._supervisor.usable():
-            return False
-        return await send_on(self._supervisor.socket, item)
+        return self._supervisor.usable() and await send_on(self._supervisor.socket, item)
 
     # ------------------------------------------------------------------ turns
 
@@ -381,13 +379,13 @@ class GeminiLiveStage(GeminiLiveLLMService):
     # ------------------------------------------------------------------ frames
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Watch the microphone and the user's input, then let Pipecat handle the frame."""
+        """Watch the user's input, let Pipecat handle the frame, then send text typed in a page."""
         hold = False
         if isinstance(frame, UserMuteStartedFrame):
             await self._mic.end_stream("the user is muted")
         elif isinstance(frame, InputAudioRawFrame):
             hold = self._watch_mic and not self._audio_paused and self._mic.observe(frame.audio)
-        elif isinstance(frame, InputTextRawFrame):
+        elif isinstance(frame, (InputTextRawFrame, RTVISendTextFrame)):
             self._input_sent()
         elif isinstance(frame, EndFrame) and self._turns.bot_responding:
             self._finishing.soon()
@@ -398,6 +396,8 @@ class GeminiLiveStage(GeminiLiveLLMService):
             await super().process_frame(frame, direction)
         if isinstance(frame, InterruptionFrame):
             self._turns.bot_stopped()  # Pipecat's own interruption handling ended the answer
+        elif isinstance(frame, RTVISendTextFrame):  # typed: Pipecat only puts it in the context
+            await self._send_user_text(frame.text)
         elif isinstance(frame, StartFrame) and not self._processing:
             # Frames pushed before StartFrame went downstream would be refused there.
             self._processing = True

@@ -57,6 +57,9 @@ export class Conversation {
   private turns: Turn[] = [];
   private botSpeaking = false;
   private botResponding = false;
+  /** The bot turn a typed line is about to cut off: its words still in flight go to it, and
+   * the interruption that follows marks it (not a fragment drawn after the typed line). */
+  private cutOff: Turn | null = null;
 
   constructor(
     private readonly onChange: () => void,
@@ -75,8 +78,28 @@ export class Conversation {
     this.refresh(turn, ["transcription", "transcription:interim"]);
   }
 
+  /** The user typed `text` and sent it: a line of its own at once, before the bot hears it. */
+  userTyped(text: string): void {
+    const last = this.turns[this.turns.length - 1];
+    const active = this.botSpeaking || this.botResponding;
+    this.cutOff = active && last?.view.role === "bot" ? last : null;
+    const turn = this.newTurn("user");
+    turn.sources.set("typed", text);
+    turn.open = false; // speech after it is a turn of its own
+    this.refresh(turn);
+  }
+
   userLlmText(text: string): void {
     if (!text) return;
+    // Pipecat echoes typed text as `user-llm-text` (it is the context's last message): the
+    // typed line already shows it.
+    const typed = this.turns.find(
+      (t) => t.view.role === "user" && t.sources.get("typed") === text.trim() && !t.sources.has("llm"),
+    );
+    if (typed) {
+      typed.sources.set("llm", text);
+      return;
+    }
     // Pipecat sends the user's words as `user-llm-text` once the bot starts answering, after
     // the transcription drew the turn: that is the same turn, not a new one after the answer.
     const spoken = [...this.turns].reverse().find((t) => t.view.role === "user");
@@ -93,6 +116,7 @@ export class Conversation {
   // ---- bot ----
 
   botLlmStarted(): void {
+    this.cutOff = null;
     this.botResponding = true;
     this.closeBotTurn();
   }
@@ -146,8 +170,10 @@ export class Conversation {
     const wasActive = this.botSpeaking || this.botResponding;
     this.botSpeaking = false;
     this.botResponding = false;
-    if (!wasActive) return;
-    const turn = [...this.turns].reverse().find((t) => t.view.role === "bot");
+    const cut = this.cutOff;
+    this.cutOff = null;
+    if (!wasActive && !cut) return;
+    const turn = cut ?? [...this.turns].reverse().find((t) => t.view.role === "bot");
     if (!turn || turn.view.interrupted) return;
     turn.view.interrupted = true;
     turn.open = false;
@@ -212,8 +238,13 @@ export class Conversation {
   // ---- internals ----
 
   private turnFor(role: Role): Turn {
+    if (role === "bot" && this.cutOff) return this.cutOff;
     const last = this.turns[this.turns.length - 1];
     if (last && last.view.role === role && last.open) return last;
+    return this.newTurn(role);
+  }
+
+  private newTurn(role: Role): Turn {
     if (role === "user") this.closeBotTurn();
     const turn: Turn = {
       view: { role, text: "", interrupted: false },

@@ -1,6 +1,6 @@
 /**
- * The page: connects to the bot over SmallWebRTC, plays its voice, and shows
- * the connection state, the conversation as text and the tool calls.
+ * The page: connects to the bot over SmallWebRTC, plays its voice, takes typed
+ * text, and shows the connection state, the conversation as text and the tool calls.
  *
  * URL options: `?autoconnect=1` connects on load; `?video=1` shows the camera
  * and screen-share buttons even when the bot does not announce video input.
@@ -26,15 +26,8 @@ import { renderTools, renderTranscript } from "./render";
 import { sessionToken } from "./token";
 import { Reconnector, conversationId, newConversation, watchLiveness } from "./reconnect";
 import { LocalMediaManager } from "./media";
-
-type DisplayState =
-  | "disconnected"
-  | "connecting"
-  | "connected"
-  | "ready"
-  | "reconnecting"
-  | "busy"
-  | "error";
+import { Composer } from "./composer";
+import { StatusLine, lostModel, type DisplayState } from "./status";
 
 /** The test hook on `window.__agent`. */
 interface AgentDebug {
@@ -83,6 +76,10 @@ const ui = {
   banner: $<HTMLDivElement>("banner"),
   error: $<HTMLDivElement>("error"),
   transcript: $<HTMLOListElement>("transcript"),
+  composer: $<HTMLFormElement>("composer"),
+  message: $<HTMLInputElement>("message"),
+  send: $<HTMLButtonElement>("send"),
+  messageHint: $<HTMLElement>("message-hint"),
   tools: $<HTMLOListElement>("tools"),
   notices: $<HTMLOListElement>("notices"),
   micLevel: $<HTMLMeterElement>("mic-level"),
@@ -136,15 +133,19 @@ let connecting = false;
 let leftByUser = true;
 /** The transport was connected since the last (re)connect began: a drop is worth a reconnect. */
 let wasConnected = false;
+/** The page is leaving its server to resume the conversation on another (`moveNow`). */
+let moving = false;
+const status = new StatusLine(ui.banner);
 const reconnects = new Reconnector(
   () => void connect({ reconnect: true }),
-  (why) => {
+  (why, attempt) => {
     window.__agent.reconnects += 1;
     window.__agent.events.push(`reconnect:${why}`);
-    ui.banner.textContent = "Reconnecting…";
+    status.pageReconnecting = { why, attempt };
     update();
   },
   (why) => {
+    status.clear();
     fatal = `Could not reconnect (${why}). Press Connect to try again.`;
     update();
   },
@@ -154,6 +155,17 @@ let videoCapable = params.get("video") === "1";
 let screenCapable = videoCapable;
 
 const conversation = new Conversation(() => scheduleRender());
+const composer = new Composer(ui.composer, ui.message, ui.send, ui.messageHint, async (text) => {
+  window.__agent.events.push("send-text");
+  conversation.userTyped(text);
+  try {
+    await client.sendText(text);
+  } catch (e) {
+    const message = `Could not send your message: ${e instanceof Error ? e.message : String(e)}`;
+    window.__agent.errors.push(message);
+    notice(message);
+  }
+});
 
 const client = new ObservedClient({
   transport,
@@ -166,6 +178,7 @@ const client = new ObservedClient({
       if (state === "disconnected" || state === "error") {
         botReady = false;
         reconnecting = false;
+        status.modelReconnecting = null;
         if (wasConnected && !leftByUser && !fatal) reconnects.schedule("the connection dropped");
       }
       update();
@@ -173,7 +186,7 @@ const client = new ObservedClient({
     onBotReady: (data: BotReadyData) => {
       botReady = true;
       reconnects.reset();
-      ui.banner.textContent = "";
+      status.clear();
       const caps = (data as { capabilities?: Record<string, boolean | null> }).capabilities;
       if (caps?.video_in === true) videoCapable = true;
       if (caps?.screen_in === true || (caps?.screen_in == null && caps?.video_in === true)) {
@@ -188,6 +201,8 @@ const client = new ObservedClient({
       // A failed POST /start comes as an error-response from the client itself.
       if (message.type === "error-response") text = `Could not start the bot: ${text}`;
       window.__agent.errors.push(text);
+      // `connect()` tells a refused start (busy, say) from a failure once it has the status.
+      if (message.type === "error-response" && connecting) return;
       if (data.fatal) {
         fatal = text;
       } else {
@@ -242,14 +257,13 @@ function onServerMessage(data: Record<string, unknown>): void {
   switch (data.type) {
     case "service-reconnecting": {
       reconnecting = true;
-      const service = str(data.service) ?? "the model";
-      const attempt = typeof data.attempt === "number" ? ` (attempt ${data.attempt})` : "";
-      ui.banner.textContent = str(data.message) ?? `Reconnecting to ${service}${attempt}…`;
+      status.modelReconnecting = lostModel(data);
       update();
       break;
     }
     case "service-reconnected":
       reconnecting = false;
+      status.modelReconnecting = null;
       update();
       break;
     case "tool-activity":
@@ -257,13 +271,14 @@ function onServerMessage(data: Record<string, unknown>): void {
       break;
     case "session-moving":
       // The server is restarting: leave it now and resume the conversation on another one.
-      notice(str(data.message) ?? "Moving the conversation to another server…");
-      void moveNow();
+      status.moving = str(data.message) ?? "Moving the conversation to another server…";
+      void moveNow("the server asked the page to move");
       break;
   }
 }
 
-async function moveNow(): Promise<void> {
+async function moveNow(why: string): Promise<void> {
+  moving = true;
   wasConnected = false;
   leftByUser = false;
   reconnects.reset();
@@ -272,7 +287,8 @@ async function moveNow(): Promise<void> {
   } catch {
     // Already gone: the reconnect below starts a new connection either way.
   }
-  reconnects.schedule("the server asked the page to move");
+  moving = false;
+  reconnects.schedule(why);
 }
 
 function str(v: unknown): string | undefined {
@@ -333,6 +349,7 @@ async function connect(options: { reconnect?: boolean } = {}): Promise<void> {
 async function disconnect(): Promise<void> {
   leftByUser = true;
   reconnects.cancel();
+  status.clear();
   await client.disconnect();
   update();
 }
@@ -341,7 +358,7 @@ ui.connect.addEventListener("click", () => void connect());
 watchLiveness(
   () => (transport as unknown as { pc: RTCPeerConnection | null }).pc,
   () => (transportState === "connected" || transportState === "ready") && botReady && !leftByUser,
-  () => void moveNow(),
+  () => void moveNow("the connection was lost"),
 );
 ui.disconnect.addEventListener("click", () => void disconnect());
 ui.mute.addEventListener("click", () => {
@@ -367,7 +384,8 @@ document.addEventListener("pointerdown", () => {
 function displayState(): DisplayState {
   if (reconnects.waiting || (connecting && reconnects.active)) return "reconnecting";
   if (busy && !connecting) return "busy";
-  if (fatal || transportState === "error") return "error";
+  // A start that fails puts the transport in "error" before the page knows why (busy, say).
+  if (fatal || (transportState === "error" && !connecting)) return "error";
   switch (transportState) {
     case "connected":
     case "ready":
@@ -380,7 +398,9 @@ function displayState(): DisplayState {
     case "connecting":
       return "connecting";
     default:
-      return connecting ? "connecting" : "disconnected";
+      if (connecting) return "connecting";
+      // Going down on its own (a drop, or leaving to move): the reconnect is on its way.
+      return moving || (wasConnected && !leftByUser) ? "reconnecting" : "disconnected";
   }
 }
 
@@ -408,8 +428,8 @@ function update(): void {
   ui.screen.textContent = client.isSharingScreen ? "Stop sharing" : "Share screen";
   ui.screen.setAttribute("aria-pressed", String(client.isSharingScreen));
 
-  if (state === "busy") ui.banner.textContent = busy ?? "";
-  ui.banner.hidden = state !== "reconnecting" && state !== "busy";
+  composer.enabled = state === "ready";
+  status.render(state, busy);
   ui.error.hidden = !fatal;
   ui.error.textContent = fatal ?? "";
 }

@@ -50,7 +50,8 @@ export class Reconnector {
 
   constructor(
     private readonly reconnect: () => void,
-    private readonly scheduled: (why: string) => void,
+    /** An attempt is waiting: why, and its number (from 1). */
+    private readonly scheduled: (why: string, attempt: number) => void,
     private readonly gaveUp: (why: string) => void,
   ) {}
 
@@ -72,11 +73,11 @@ export class Reconnector {
     }
     const delay = reconnectDelayMs(this.attempt);
     this.attempt += 1;
-    this.scheduled(why);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.reconnect();
     }, delay);
+    this.scheduled(why, this.attempt); // `waiting` already holds, for what it draws
   }
 
   /** Connected again (or the user connected by hand): the next drop starts from scratch. */
