@@ -9,10 +9,12 @@
 The fixtures come from the pytest plugin (`bottest.plugin`); the rest is importable from here.
 """
 
-from bottest.bot import BotError, LiveBot, Model, ReplayMismatch, Turn, run_bot
+from bottest.bot import BotError, LiveBot, ReplayMismatch, run_bot
 from bottest.emulator import LiveEmulator, start_live_emulator
 from bottest.events import Conversation, Event
 from bottest.expect import Expect, ExpectationFailed
+from bottest.model import Model
+from bottest.turn import Turn
 
 __all__ = [
     "BotError",
