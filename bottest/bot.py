@@ -34,6 +34,7 @@ from bottest.observer import ConversationObserver
 from bottest.speech import INPUT_RATE, read_wav, synthesize
 from bottest.transport import MemoryTransport
 from bottest.turn import Turn
+from observers.loudness import is_speech
 
 TIMEOUT = 30.0
 """Upper bound of one wait; generous, since CI shares 2 cores with Whisper and Piper."""
@@ -131,8 +132,8 @@ class LiveBot:
         """The user says `text`: Piper speaks it offline and it is sent as microphone audio,
         faster than real time unless `realtime` (the model's VAD counts audio, not seconds)."""
         start, mark = len(self.conversation.events), await self._history_mark()
-        self.conversation.add("spoke", text=text)
-        await self.send_audio(await synthesize(text), realtime=realtime)
+        spoke = self.conversation.add("spoke", text=text)
+        spoke.speech = await self.send_audio(await synthesize(text), realtime=realtime)
         return await self._turn(start, until, within, mark)
 
     async def play(
@@ -145,14 +146,16 @@ class LiveBot:
     ) -> Turn:
         """The user's microphone plays a WAV file (any rate; 16-bit PCM)."""
         start, mark = len(self.conversation.events), await self._history_mark()
-        self.conversation.add("spoke", text=f"<{Path(wav).name}>")
-        await self.send_audio(read_wav(wav), realtime=realtime)
+        spoke = self.conversation.add("spoke", text=f"<{Path(wav).name}>")
+        spoke.speech = await self.send_audio(read_wav(wav), realtime=realtime)
         return await self._turn(start, until, within, mark)
 
     async def send_audio(
         self, pcm: bytes, *, realtime: bool = False, silence_secs: float = TRAILING_SILENCE_SECS
-    ) -> None:
-        """16 kHz PCM16 in 20 ms frames, then digital silence, as a microphone sends it."""
+    ) -> tuple[float, float] | None:
+        """16 kHz PCM16 in 20 ms frames, then digital silence, as a microphone sends it; returns
+        when the first and the last loud frame went in (`observers.loudness`), None if none was.
+        """
         pcm += b"\x00\x00" * int(INPUT_RATE * silence_secs)
         frames = [
             InputAudioRawFrame(
@@ -160,14 +163,20 @@ class LiveBot:
             )
             for i in range(0, len(pcm), FRAME_BYTES)
         ]
+        loud = [n for n, frame in enumerate(frames) if is_speech(frame.audio)]
         if not realtime:
+            sent = time.monotonic()
             await self.worker.queue_frames(frames)
-            return
+            return (sent, sent) if loud else None
         began = time.monotonic()
+        speech: list[float] = []
         for n, frame in enumerate(frames):
             await self.worker.queue_frame(frame)
+            if loud and n in (loud[0], loud[-1]):
+                speech.append(time.monotonic())
             # Paced as a microphone is: frame n is due n × 20 ms after the first.
             await asyncio.sleep(max(0.0, began + (n + 1) * 0.02 - time.monotonic()))
+        return (speech[0], speech[-1]) if speech else None
 
     async def next_turn(self, *, until: Until = "done", within: float = TIMEOUT) -> Turn:
         """Wait for a turn the test did not start with a step (after `model.say`, say): its
@@ -393,7 +402,8 @@ async def run_bot(
         build: `build(settings, transport, **build_kwargs)`; `build_assistant` by default.
         settings: `bots.settings.Settings` fields to set (`gemini_model`, `response_modality`).
         scenario: A scenario (the emulator's scenario-file format) for this bot's connections.
-        realtime: The model speaks at real time (for interruptions); by default at once.
+        realtime: The model speaks, and the bot's audio plays, at real time (for
+            interruptions); by default both go at once.
         **build_kwargs: Passed to `build` (`extra_tools=[...]`, `bot_processors=[...]`).
     """
     if build is None:
@@ -406,7 +416,7 @@ async def run_bot(
     if realtime:
         await emulator.set_pace(1.0)
     config = kit_settings(emulator, data_dir, **(settings or {}))
-    transport = MemoryTransport()
+    transport = MemoryTransport(paced=realtime)
     assembled = build(config, transport, **build_kwargs)
     worker, processors, assistant = _parts(assembled)
     stage = _find(processors, GeminiLiveLLMService)

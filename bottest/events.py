@@ -60,6 +60,7 @@ class Event:
         call_id: The tool call's id, which ties a result to its call.
         interrupted: A reply cut short by the user.
         at: `time.monotonic()` when it was recorded.
+        speech: For spoken words, when the first and the last loud frame went in.
     """
 
     index: int
@@ -72,6 +73,7 @@ class Event:
     call_id: str = ""
     interrupted: bool = False
     at: float = field(default_factory=time.monotonic)
+    speech: tuple[float, float] | None = None
 
     def describe(self) -> str:
         """One line: what the event was, without its number."""

@@ -3,10 +3,13 @@
 No browser and no WebRTC: what a user says goes straight into the pipeline as Pipecat's own
 input frames (through the input transport, so audio reaches the stages exactly as a WebRTC
 client's would), and what the bot plays or sends to its client is kept for the test to read.
+Paced, the output plays its audio at real time, as a WebRTC track does: what an interruption
+drops is what had not been heard yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -35,13 +38,21 @@ class MemoryInput(BaseInputTransport):
 
 
 class MemoryOutput(BaseOutputTransport):
-    """Output transport that keeps the bot's audio (with arrival times) and client messages."""
+    """Output transport that keeps the bot's audio (with arrival times) and client messages.
 
-    def __init__(self, params: TransportParams) -> None:
+    Args:
+        params: The transport's parameters.
+        paced: Take as long to write each chunk of audio as it lasts (a device playing it);
+            otherwise audio is taken as fast as it comes.
+    """
+
+    def __init__(self, params: TransportParams, *, paced: bool = False) -> None:
         super().__init__(params)
         self.audio: list[tuple[float, int]] = []  # (monotonic arrival, bytes)
         self.audio_bytes = 0
         self.messages: list[dict[str, Any]] = []
+        self._paced = paced
+        self._played_until = 0.0  # monotonic time the audio written so far ends
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
@@ -51,7 +62,19 @@ class MemoryOutput(BaseOutputTransport):
         if len(self.audio) < MAX_KEPT_MESSAGES * 10:
             self.audio.append((time.monotonic(), len(frame.audio)))
         self.audio_bytes += len(frame.audio)
+        if self._paced:
+            # Back to back on a schedule, so waking late does not add up over a long answer.
+            lasts = len(frame.audio) / (2 * frame.num_channels * frame.sample_rate)
+            self._played_until = max(time.monotonic(), self._played_until) + lasts
+            await asyncio.sleep(self._played_until - time.monotonic())
         return True
+
+    def audio_ends_at(self) -> float | None:
+        """When the last chunk of audio written ends playing (monotonic); None before any."""
+        if not self.audio:
+            return None
+        at, size = self.audio[-1]
+        return at + size / (2 * OUTPUT_RATE)
 
     async def send_message(
         self, frame: OutputTransportMessageFrame | OutputTransportMessageUrgentFrame
@@ -66,9 +89,13 @@ class MemoryOutput(BaseOutputTransport):
 
 
 class MemoryTransport(BaseTransport):
-    """A transport with one in-memory client, connected when the test says so."""
+    """A transport with one in-memory client, connected when the test says so.
 
-    def __init__(self) -> None:
+    Args:
+        paced: The output plays its audio at real time (see `MemoryOutput`).
+    """
+
+    def __init__(self, *, paced: bool = False) -> None:
         super().__init__(name="memory")
         params = TransportParams(
             audio_in_enabled=True,
@@ -77,7 +104,7 @@ class MemoryTransport(BaseTransport):
             audio_out_sample_rate=OUTPUT_RATE,
         )
         self._input = MemoryInput(params, name="memory-input")
-        self._output = MemoryOutput(params)
+        self._output = MemoryOutput(params, paced=paced)
         self._register_event_handler("on_client_connected")
         self._register_event_handler("on_client_disconnected")
 

@@ -33,5 +33,12 @@ class Turn:
         """Everything the bot said in the turn, joined."""
         return " ".join(e.text for e in self.events if e.kind == "reply" and e.text)
 
+    @property
+    def speech(self) -> tuple[float, float] | None:
+        """For a spoken step, when its words began and ended going in (`time.monotonic()`:
+        the first and the last loud 20 ms frame); at real time, when the user said them."""
+        first = self.conversation.events[self.start] if self.start < self.end else None
+        return first.speech if first is not None and first.kind == "spoke" else None
+
     def __str__(self) -> str:
         return self.conversation.render(start=self.start)
