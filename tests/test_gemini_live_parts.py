@@ -11,7 +11,17 @@ from typing import Any
 import numpy as np
 import pytest
 from google.genai import errors as genai_errors
-from google.genai.types import Blob, FunctionResponse
+from google.genai.types import (
+    Blob,
+    Content,
+    FunctionCall,
+    FunctionResponse,
+    LiveServerContent,
+    LiveServerMessage,
+    LiveServerToolCall,
+    Part,
+    Transcription,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from pipecat.utils.network import exponential_backoff_time
@@ -20,6 +30,7 @@ from bots.gemini_live.calls import CallBook
 from bots.gemini_live.errors import Verdict, classify
 from bots.gemini_live.goaway import GoAwayPlan, duration_secs
 from bots.gemini_live.handles import ResumptionHandles
+from bots.gemini_live.messages import ServerMessages
 from bots.gemini_live.microphone import MicWatchdog
 from bots.gemini_live.supervisor import RetryPolicy
 from bots.gemini_live.turns import REPLY_GRACE_SECS, TurnState
@@ -190,6 +201,121 @@ def test_a_reply_due_holds_the_boundary_for_a_grace_period() -> None:
     turns.input_sent()
     turns.reply_started()
     assert boundary(turns)
+
+
+class _Dispatched:
+    """What the stage's parts hand Pipecat: the messages its service gets to dispatch."""
+
+    def __init__(self) -> None:
+        self.messages: list[LiveServerMessage] = []
+
+    async def _handle_server_message(self, message: LiveServerMessage) -> None:
+        self.messages.append(message)
+
+    async def _handle_interruption(self) -> None:
+        pass
+
+
+class _Quiet:
+    """A supervisor and tool control that have nothing to do in these tests."""
+
+    def go_away(self, _time_left: object) -> None:
+        pass
+
+    def turn_completed(self) -> None:
+        pass
+
+    async def cancelled_by_model(self, _ids: list[str]) -> None:
+        pass
+
+    async def interrupted(self) -> None:
+        pass
+
+
+def reading(turns: TurnState) -> tuple[ServerMessages, _Dispatched]:
+    service, quiet = _Dispatched(), _Quiet()
+    messages = ServerMessages(
+        service=service,  # type: ignore[arg-type]
+        supervisor=quiet,  # type: ignore[arg-type]
+        handles=ResumptionHandles(clock=FakeClock()),
+        turns=turns,
+        calls=CallBook(),
+        tools=quiet,  # type: ignore[arg-type]
+        input_sent=lambda: None,
+    )
+    return messages, service
+
+
+def said(text: str, **content: Any) -> LiveServerMessage:
+    return LiveServerMessage(
+        server_content=LiveServerContent(
+            model_turn=Content(role="model", parts=[Part(text=text)]), **content
+        )
+    )
+
+
+def ended(**content: Any) -> LiveServerMessage:
+    return LiveServerMessage(server_content=LiveServerContent(**content))
+
+
+async def test_the_rest_of_an_answer_cut_off_in_the_pipeline_is_dropped_until_its_turn_ends() -> (
+    None
+):
+    turns = TurnState(clock=FakeClock())
+    messages, service = reading(turns)
+    turns.bot_started()
+    turns.interrupted_here()  # a local VAD heard the user while the model was still answering
+    assert turns.cut_off and not turns.bot_responding
+
+    await messages.handle(
+        said(
+            "and then the dragon",
+            output_transcription=Transcription(text="and then the dragon"),
+            input_transcription=Transcription(text="stop"),
+        )
+    )
+    call = LiveServerMessage(
+        tool_call=LiveServerToolCall(function_calls=[FunctionCall(id="c1", name="calculate")])
+    )
+    await messages.handle(call)
+    await messages.handle(ended(turn_complete=True))
+    await messages.handle(said("Okay, I'll stop."))
+
+    dropped, kept_call, turn_end, next_answer = service.messages
+    content = dropped.server_content
+    assert content is not None and content.model_turn is None
+    assert content.output_transcription is None
+    assert content.input_transcription is not None, "the user's words are not the answer's"
+    assert kept_call is call, "a tool call is never dropped: the model waits for its answer"
+    assert turn_end.server_content is not None and turn_end.server_content.turn_complete
+    assert next_answer.server_content is not None and next_answer.server_content.model_turn
+    assert turns.dropped == 1 and not turns.cut_off
+
+
+async def test_the_models_own_interrupted_ends_what_is_dropped_too() -> None:
+    turns = TurnState(clock=FakeClock())
+    messages, service = reading(turns)
+    turns.bot_started()
+    turns.interrupted_here()
+    await messages.handle(ended(interrupted=True))
+    assert not turns.cut_off
+    await messages.handle(said("Okay."))
+    assert service.messages[-1].server_content is not None
+    assert service.messages[-1].server_content.model_turn is not None
+
+
+async def test_an_interruption_between_answers_drops_nothing() -> None:
+    """TEXT modality's usual case: Gemini's turn was complete long before Piper stopped."""
+    turns = TurnState(clock=FakeClock())
+    messages, service = reading(turns)
+    turns.bot_started()
+    turns.bot_stopped()
+    turns.interrupted_here()
+    assert not turns.cut_off
+    await messages.handle(said("Okay, I'll stop."))
+    assert service.messages[-1].server_content is not None
+    assert service.messages[-1].server_content.model_turn is not None
+    assert turns.dropped == 0
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ Pipecat's service dispatches `serverContent`, `toolCall` and `sessionResumptionU
 ignores `goAway` and `toolCallCancellation`. The stage needs all of them: goAway starts the
 switch, a cancellation stops the calls, and every message says something about the turn (has
 the model started answering, is a reply due, does the latest handle cover the conversation).
+The words and audio of an answer the pipeline cut off (`TurnState.cut_off`) are dropped here,
+until the model's own `interrupted` or `turnComplete`; its tool calls still go through.
 """
 
 from __future__ import annotations
@@ -53,12 +55,16 @@ class ServerMessages:
             self.supervisor.go_away(message.go_away.time_left)
         if message.tool_call_cancellation is not None:
             await self.tools.cancelled_by_model(list(message.tool_call_cancellation.ids or []))
-        if content is not None and (content.model_turn or content.output_transcription):
+        says = content is not None and bool(content.model_turn or content.output_transcription)
+        if says:
             self.handles.outdated()
             self.turns.reply_started()
         if message.tool_call is not None:
             self.handles.outdated()
             self.calls.issued(f.id or "" for f in message.tool_call.function_calls or [])
+        if says and self.turns.cut_off:
+            self.turns.output_dropped()
+            message = without_output(message)
         await self.service._handle_server_message(message)
         update = message.session_resumption_update
         if update is not None and update.resumable and update.new_handle:
@@ -69,6 +75,8 @@ class ServerMessages:
     async def _after_content(self, content: LiveServerContent) -> None:
         if content.input_transcription:
             self.input_sent()
+        if content.turn_complete or content.interrupted:
+            self.turns.model_turn_ended()
         if content.turn_complete:
             self.supervisor.turn_completed()
             self.turns.reply_started()
@@ -80,3 +88,12 @@ class ServerMessages:
             await self.service._handle_interruption()
             self.turns.bot_stopped()
             await self.tools.interrupted()
+
+
+def without_output(message: LiveServerMessage) -> LiveServerMessage:
+    """The message without what the model says (its words, audio and their transcription)."""
+    content = message.server_content
+    if content is None:
+        return message
+    quiet = content.model_copy(update={"model_turn": None, "output_transcription": None})
+    return message.model_copy(update={"server_content": quiet})

@@ -91,6 +91,8 @@ class StageStatus:
         resumption_handle: The newest handle received, or None.
         handle_covers_last_turn: A handle arrived since the model last did anything.
         bot_responding: The model's answer is in progress.
+        dropped_output: The model's messages whose words and audio were dropped, since the
+            pipeline had cut their answer off (a local VAD heard the user, say).
         goaway_pending: A goAway switch is due or under way.
         failed: The stage gave up; the session is ending.
         queued: The kinds of the messages waiting in the outbox, oldest first.
@@ -105,6 +107,7 @@ class StageStatus:
     resumption_handle: str | None
     handle_covers_last_turn: bool
     bot_responding: bool
+    dropped_output: int
     goaway_pending: bool
     failed: bool
     queued: tuple[str, ...]
@@ -130,6 +133,7 @@ class StageStatus:
             resumption_handle=handles.latest,
             handle_covers_last_turn=handles.covers_last_turn,
             bot_responding=turns.bot_responding,
+            dropped_output=turns.dropped,
             goaway_pending=supervisor.goaway_pending,
             failed=supervisor.failed,
             queued=outbox.pending,

@@ -17,6 +17,7 @@ in `bots.gemini_live.pipecat_contract`, and a test checks them against the insta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast
@@ -329,6 +330,7 @@ class GeminiLiveStage(GeminiLiveLLMService):
 
     async def _socket_opened(self, socket: AsyncSession, *, resumed: bool, first: bool) -> None:
         self._socket_resumed = resumed
+        self._turns.model_turn_ended()  # no answer in progress carries over to a new socket
         await self._traced_setup(socket, resumed=resumed)
         if not resumed and not first:
             self._calls.new_session()  # the calls of the previous session cannot be answered
@@ -389,13 +391,10 @@ class GeminiLiveStage(GeminiLiveLLMService):
             self._input_sent()
         elif isinstance(frame, EndFrame) and self._turns.bot_responding:
             self._finishing.soon()
-        if hold:
-            with holding_audio():
-                await super().process_frame(frame, direction)
-        else:
+        with holding_audio() if hold else contextlib.nullcontext():
             await super().process_frame(frame, direction)
         if isinstance(frame, InterruptionFrame):
-            self._turns.bot_stopped()  # Pipecat's own interruption handling ended the answer
+            self._turns.interrupted_here()  # Pipecat's own handling ended the answer
         elif isinstance(frame, RTVISendTextFrame):  # typed: Pipecat only puts it in the context
             await self._send_user_text(frame.text)
         elif isinstance(frame, StartFrame) and not self._processing:

@@ -31,11 +31,24 @@ class TurnState:
         self._clock = clock
         self._bot_responding = False
         self._awaiting_reply_since: float | None = None
+        self._cut_off = False
+        self._dropped = 0
 
     @property
     def bot_responding(self) -> bool:
         """Whether the model's answer is in progress (between its response start and end)."""
         return self._bot_responding
+
+    @property
+    def cut_off(self) -> bool:
+        """Whether the pipeline interrupted an answer the model is still sending: the rest of
+        it is not to be played (see `interrupted_here`)."""
+        return self._cut_off
+
+    @property
+    def dropped(self) -> int:
+        """How many of the model's messages had their words and audio dropped (`cut_off`)."""
+        return self._dropped
 
     @property
     def awaiting_reply(self) -> bool:
@@ -50,6 +63,24 @@ class TurnState:
     def bot_stopped(self) -> None:
         """The model's answer ended (completed, interrupted, or cut with its socket)."""
         self._bot_responding = False
+
+    def interrupted_here(self) -> None:
+        """An interruption came from the pipeline (a local VAD heard the user, say).
+
+        Pipecat's handling ends the answer for the pipeline, but the model goes on sending it
+        until its own VAD sends `interrupted`, or to its `turnComplete`; played, the rest would
+        start a new answer from the middle of the old one.
+        """
+        self._cut_off = self._cut_off or self._bot_responding
+        self._bot_responding = False
+
+    def output_dropped(self) -> None:
+        """The words and audio of one message were dropped: they belong to a cut-off answer."""
+        self._dropped += 1
+
+    def model_turn_ended(self) -> None:
+        """The model's `interrupted` or `turnComplete` came: what it sends next is new."""
+        self._cut_off = False
 
     def input_sent(self) -> None:
         """User input, or a blocking tool's result, went out: a reply is due."""
