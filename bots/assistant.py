@@ -27,7 +27,7 @@ from bots import lifecycle, metrics
 from bots.conversations import ConversationKeeper, Resumed, conversation_id_in, resume
 from bots.gemini_live.config import make_llm, takes_non_blocking_tools
 from bots.models import takes_blocking_tools
-from bots.pipeline import Assembled, Stages, assemble, piper_tts
+from bots.pipeline import Assembled, Stages, assemble, local_vad, piper_tts
 from bots.settings import Settings, load_settings
 from bots.storage import open_stores
 from bots.tools import NotesStore, assistant_tools
@@ -149,7 +149,10 @@ def build_assistant(
         stage_options=options,
         notes=stores.notes,
     )
-    tts = piper_tts() if settings.response_modality == "TEXT" else None
+    # In TEXT modality Gemini's turn is long complete while Piper still speaks it, so no
+    # `interrupted` comes from the server: a local VAD is what stops the voice (bots.pipeline).
+    speaks_text = settings.response_modality == "TEXT"
+    tts = piper_tts() if speaks_text else None
     metadata: dict[str, Any] = {
         "bot": bot_name,
         "user": user_id,  # the session token's user (or the local one), never the client's
@@ -179,6 +182,7 @@ def build_assistant(
                 *bot_processors,
             ],
             tts=tts,
+            vad=local_vad() if speaks_text else None,
         ),
         observers=[transcript_observer, metrics_observer],
         rtvi_observer_params=RTVIObserverParams(function_call_report_level=report_levels(registry)),

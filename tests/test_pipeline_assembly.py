@@ -270,3 +270,31 @@ def test_a_session_loads_no_turn_model_since_gemini_detects_turns_on_its_server(
     start = controller.user_turn_strategies.start or []
     assert [type(s) for s in start] == [VADUserTurnStartStrategy]
     assert not any(isinstance(s, TurnAnalyzerUserTurnStopStrategy) for s in stop)
+
+
+@pytest.mark.parametrize("modality", ["AUDIO", "TEXT"])
+def test_only_the_bot_whose_voice_is_piper_listens_with_a_local_vad(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, modality: str
+) -> None:
+    # In TEXT modality Gemini's turn is over while Piper still speaks, so Gemini sends no
+    # `interrupted`: Silero on the user aggregator is what stops the voice. In AUDIO modality
+    # Gemini interrupts its own audio, and no VAD model is loaded for the session.
+    from pipecat.audio.vad.silero import SileroVADAnalyzer
+    from pipecat.audio.vad.vad_controller import VADController
+
+    analyzers: list[object] = []
+    construct = VADController.__init__
+
+    def recorded(self: VADController, vad_analyzer: Any, *args: Any, **kwargs: Any) -> None:
+        construct(self, vad_analyzer, *args, **kwargs)
+        analyzers.append(vad_analyzer)
+
+    monkeypatch.setattr(VADController, "__init__", recorded)
+    model = "gemini-3.1-flash-live-preview" if modality == "TEXT" else "gemini-3.8-live"
+    build_assistant(
+        settings_for(tmp_path, response_modality=modality, gemini_model=model), webrtc()
+    )
+    if modality == "TEXT":
+        assert [type(a) for a in analyzers] == [SileroVADAnalyzer]
+    else:
+        assert analyzers == []

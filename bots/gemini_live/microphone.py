@@ -6,8 +6,8 @@ track) leaves that tail unanswered. The watchdog sends `audioStreamEnd` once per
 `quiet_secs` with no audible frame or at once when the user is muted, and re-arms on the next
 audible frame. Digital silence after it is held back, since any audio re-opens the stream.
 
-It also says whether the user is speaking, for the goAway switch (no local VAD runs in these
-pipelines, so the one loudness threshold of `observers.loudness` decides).
+It also says whether the user is speaking, for the goAway switch (only a TEXT-modality bot runs
+a VAD locally, so the one loudness threshold of `observers.loudness` decides for every bot).
 """
 
 from __future__ import annotations
