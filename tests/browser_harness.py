@@ -11,7 +11,7 @@ shared with `python -m bench.browser_latency`; this module adds what only pytest
   DATA_DIR, shared by the tests of a module, with the emulator's latency control at 0; the
   servers a module's selected tests need are started side by side (`bot_servers`).
   `assistant_3_1_bot` is the assistant on gemini-3.1-flash-live-preview (the default is
-  gemini-3.8-live), where every tool blocks.
+  gemini-3.8-live), where every tool blocks; `assistant_text_bot` the same in TEXT modality.
 - `axe_core`: axe-core's `axe.min.js` from `bots/web/node_modules` (a dev dependency of the
   page), installed with `npm ci` when it is missing; a test injects it into the page.
 - `no_leftovers`: after the module's servers and browsers are stopped, no process the harness
@@ -127,6 +127,8 @@ KINDS: dict[str, tuple[str, dict[str, str]]] = {
     "vision": ("vision", {}),
     # The legacy model, where every tool blocks (on the default 3.8 a note is saved NON_BLOCKING).
     "assistant_3_1": ("assistant", {"GEMINI_MODEL": GEMINI_3_1}),
+    # Gemini writes, Piper speaks, and the local VAD stops the voice (only 3.1 takes TEXT).
+    "assistant_text": ("assistant", {"GEMINI_MODEL": GEMINI_3_1, "RESPONSE_MODALITY": "TEXT"}),
     # Session tokens on, and room for one conversation: the page's token and busy states.
     "secured": ("assistant", {"SESSION_SECRET": SECURED_SECRET, "MAX_SESSIONS": "1"}),
 }
@@ -180,6 +182,12 @@ def assistant_bot(bot_servers: dict[str, BotServer]) -> BotServer:
 def assistant_3_1_bot(bot_servers: dict[str, BotServer]) -> BotServer:
     """The assistant on gemini-3.1-flash-live-preview, shared by the module's tests."""
     return _server(bot_servers, "assistant_3_1")
+
+
+@pytest.fixture(scope="module")
+def assistant_text_bot(bot_servers: dict[str, BotServer]) -> BotServer:
+    """The assistant in TEXT modality (gemini-3.1 writes, Piper speaks), shared by the module."""
+    return _server(bot_servers, "assistant_text")
 
 
 @pytest.fixture(scope="module")
