@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pipecat.frames.frames import InputAudioRawFrame, InputTextRawFrame, InputTransportMessageFrame
+from pipecat.frames.frames import InputAudioRawFrame, InputTransportMessageFrame
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator
 from pipecat.processors.frame_processor import FrameProcessor
@@ -96,12 +96,27 @@ class LiveBot:
 
     # ------------------------------------------------------------------ what the user does
 
-    async def type(self, text: str, *, until: Until = "done", within: float = TIMEOUT) -> Turn:
-        """The user types `text` (Gemini gets it as realtime text, as from the page's box)."""
+    async def type(
+        self,
+        text: str,
+        *,
+        run_immediately: bool = True,
+        until: Until = "done",
+        within: float = TIMEOUT,
+    ) -> Turn:
+        """The user types `text` in the page's text box: an RTVI `send-text` client message,
+        delivered as the WebRTC transport delivers one, through Pipecat's RTVI processor (which
+        interrupts the bot first when `run_immediately`, Pipecat's default); Gemini gets it as
+        realtime text."""
         start, mark = len(self.conversation.events), await self._history_mark()
         self.conversation.add("typed", text=text)
-        self.observer.typed(text)
-        await self.worker.queue_frame(InputTextRawFrame(text=text))
+        message = {
+            "label": MESSAGE_LABEL,
+            "type": "send-text",
+            "id": f"send-text-{start}",
+            "data": {"content": text, "options": {"run_immediately": run_immediately}},
+        }
+        await self.transport.input().broadcast_frame(InputTransportMessageFrame, message=message)
         return await self._turn(start, until, within, mark)
 
     async def send_text(
@@ -112,19 +127,8 @@ class LiveBot:
         until: Until = "done",
         within: float = TIMEOUT,
     ) -> Turn:
-        """The user types `text` in the page's text box: an RTVI `send-text` client message,
-        delivered as the WebRTC transport delivers one, through Pipecat's RTVI processor (which
-        interrupts the bot first when `run_immediately`, Pipecat's default)."""
-        start = len(self.conversation.events)
-        self.conversation.add("typed", text=text)
-        message = {
-            "label": MESSAGE_LABEL,
-            "type": "send-text",
-            "id": f"send-text-{start}",
-            "data": {"content": text, "options": {"run_immediately": run_immediately}},
-        }
-        await self.transport.input().broadcast_frame(InputTransportMessageFrame, message=message)
-        return await self._turn(start, until, within)
+        """`type` by the name of the RTVI message it sends."""
+        return await self.type(text, run_immediately=run_immediately, until=until, within=within)
 
     async def say(
         self, text: str, *, realtime: bool = False, until: Until = "done", within: float = TIMEOUT
