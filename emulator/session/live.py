@@ -164,6 +164,7 @@ class LiveSession:
             "first_audio_ms": self.first_audio_ms,
             "handles": list(self.handles),
             "spoken": [t.to_json() for t in self.spoken],
+            "turn_timings": [t.to_json() for t in self._parts.ctx.timings] if self._parts else [],
         }
 
     # ------------------------------------------------------------------ its life

@@ -18,6 +18,7 @@ from typing import Any
 from emulator.brain import ImageInfo
 from emulator.session.channel import CloseSession
 from emulator.session.context import AudioTurn, Context
+from emulator.session.timing import TurnTiming, audio_digest
 from emulator.session.turns import Turns
 from emulator.speech import INPUT_RATE, PcmResampler, Transcriber, TurnDetector
 from emulator.wire import WireError, decode_bytes, parse_rate
@@ -58,14 +59,18 @@ class Media:
         self._manual_audio: bytearray | None = None  # the turn that activityStart began
         self._early_audio: bytes | None = None
         self._early_text: asyncio.Future[str] | None = None
+        self._early_timing: TurnTiming | None = None
+        self._speech_seen = 0  # the VAD's count of speech windows when the last chunk was taken
+        self._last_speech: tuple[str, float] | None = None  # (digest, received at) of that chunk
 
     # ------------------------------------------------------------------ audio
 
     async def audio(self, blob: dict[str, Any]) -> None:
         """One chunk of microphone audio (`audio/pcm`, any rate)."""
+        received_at = time.time()
         self._ctx.frames["audio"] += 1
         rate = parse_rate(blob.get("mime_type"))
-        pcm = decode_bytes(blob.get("data", ""))
+        wire = pcm = decode_bytes(blob.get("data", ""))
         if len(pcm) % 2:
             raise WireError("Invalid audio: 16-bit PCM needs an even number of bytes.")
         if rate != INPUT_RATE:
@@ -73,7 +78,7 @@ class Media:
                 self._resampler = PcmResampler(rate, INPUT_RATE)
                 self._resampler_rate = rate
             pcm = self._resampler.process(pcm)
-        await self._take(pcm)
+        await self._take(pcm, wire, received_at)
 
     def activity_start(self) -> None:
         """`activityStart`: the user's turn begins (automatic detection disabled)."""
@@ -87,7 +92,9 @@ class Media:
         self._manual_audio = None
         self._speech_ended()
         if audio:
-            await self._ctx.events.put(AudioTurn(audio))
+            timing = TurnTiming("audio", early_transcript=False)
+            timing.mark("turn_ended")
+            await self._ctx.events.put(AudioTurn(audio, timing=timing))
 
     async def stream_end(self) -> None:
         """`audioStreamEnd`: the microphone paused; a turn under way ends with what was heard."""
@@ -108,8 +115,12 @@ class Media:
         if tail:
             await self._take(tail)
 
-    async def _take(self, pcm: bytes) -> None:
-        """Count 16 kHz input audio and hand it to VAD, or to the turn that activityStart began."""
+    async def _take(self, pcm: bytes, wire: bytes = b"", received_at: float = 0.0) -> None:
+        """Count 16 kHz input audio and hand it to VAD, or to the turn that activityStart began.
+
+        `wire` is the chunk as the client sent it and `received_at` when it came: kept for the
+        chunk that holds the latest speech, the start of the turn's timing.
+        """
         self.audio_in_s += len(pcm) / 2 / INPUT_RATE
         config = self._ctx.config
         if config.vad_disabled:
@@ -125,7 +136,12 @@ class Media:
                 end_sensitivity=config.end_sensitivity,
             )
         ended = False
-        for event in self._vad.feed(pcm):
+        events = self._vad.feed(pcm)
+        if self._vad.speech_windows != self._speech_seen:
+            self._speech_seen = self._vad.speech_windows
+            if wire:
+                self._last_speech = (audio_digest(wire), received_at)
+        for event in events:
             if event.kind == "started":
                 self._speech_started()
             else:
@@ -153,13 +169,23 @@ class Media:
         if audio is None or audio == self._early_audio:
             return
         self._early_audio = audio
-        self._early_text = asyncio.ensure_future(Transcriber.shared().transcribe(audio))
+        self._early_timing = TurnTiming("audio", early_transcript=True)
+        self._early_timing.mark("transcribe_started")
+        self._early_text = asyncio.ensure_future(_transcribe(audio, self._early_timing))
 
     async def _turn_ended(self, audio: bytes) -> None:
         """Hand the utterance on, with its early transcript when that was of exactly this audio."""
-        early = self._early_text if audio == self._early_audio else None
-        self._early_audio, self._early_text = None, None
-        await self._ctx.events.put(AudioTurn(audio, early))
+        matches = audio == self._early_audio
+        early = self._early_text if matches else None
+        timing = (self._early_timing if matches else None) or TurnTiming(
+            "audio", early_transcript=False
+        )
+        self._early_audio, self._early_text, self._early_timing = None, None, None
+        if self._last_speech is not None:
+            timing.speech_digest, at = self._last_speech
+            timing.mark("speech_received", at)
+        timing.mark("turn_ended")
+        await self._ctx.events.put(AudioTurn(audio, early, timing))
 
     def _speech_started(self) -> None:
         if not self.user_speaking:
@@ -196,3 +222,10 @@ class Media:
                 "during_speech": self.user_speaking,
             }
         )
+
+
+async def _transcribe(audio: bytes, timing: TurnTiming) -> str:
+    """Whisper on one utterance, the moment its transcript is ready stamped on the turn's timing."""
+    text = await Transcriber.shared().transcribe(audio)
+    timing.mark("transcribed")
+    return text

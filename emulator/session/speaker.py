@@ -13,7 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from emulator.session.context import Context
+from emulator.session.timing import TurnTiming, audio_digest
 from emulator.speech import OUTPUT_RATE, Synthesizer, split_sentences
 from emulator.state import ToolCallRecord
 from emulator.wire import encode_bytes
@@ -26,6 +29,25 @@ AUDIO_TOKENS_PER_S = 25
 
 _CHUNK_BYTES = OUTPUT_RATE * 2 * CHUNK_MS // 1000
 
+AUDIBLE_RMS = 0.01
+"""RMS (full scale 1.0) from which output audio counts as sound, about -40 dBFS: the level at
+which a listener (or a page's analyser) hears the answer begin."""
+
+_LEAD_IN_WINDOW = OUTPUT_RATE // 100  # 10 ms
+
+
+def lead_in_ms(pcm: bytes) -> float:
+    """Milliseconds of quiet at the start of `pcm` (PCM16 at 24 kHz), in 10 ms windows; all of it
+    when nothing in it is audible."""
+    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
+    windows = len(samples) // _LEAD_IN_WINDOW
+    if windows == 0:
+        return 0.0
+    frames = samples[: windows * _LEAD_IN_WINDOW].reshape(windows, _LEAD_IN_WINDOW) / 32768.0
+    loud = np.flatnonzero(np.sqrt((frames**2).mean(axis=1)) > AUDIBLE_RMS)
+    first = int(loud[0]) if len(loud) else windows
+    return first * 10.0
+
 
 @dataclass
 class _Said:
@@ -34,6 +56,7 @@ class _Said:
     sentences: list[str] = field(default_factory=list)
     audio_s: float = 0.0
     started: float | None = None  # monotonic time of the first audio chunk
+    timing: TurnTiming | None = None  # the user turn being answered, stamped as it goes
 
     @property
     def text(self) -> str:
@@ -64,7 +87,10 @@ class Speaker:
             complete: End the turn with `turnComplete`; False while the calls hold the model.
         """
         await self.wait()
-        self._task = self._ctx.channel.spawn(self._speak(text, calls or [], complete), "speak")
+        timing = self._ctx.timing
+        self._task = self._ctx.channel.spawn(
+            self._speak(text, calls or [], complete, timing), "speak"
+        )
 
     async def wait(self) -> None:
         """Wait until the turn being sent, if any, has been sent or stopped."""
@@ -114,8 +140,14 @@ class Speaker:
 
     # ------------------------------------------------------------------ one model turn
 
-    async def _speak(self, text: str, calls: list[ToolCallRecord], complete: bool) -> None:
-        said = _Said()
+    async def _speak(
+        self,
+        text: str,
+        calls: list[ToolCallRecord],
+        complete: bool,
+        timing: TurnTiming | None = None,
+    ) -> None:
+        said = _Said(timing=timing)
         try:
             if self._ctx.first_audio_ms:
                 await asyncio.sleep(self._ctx.first_audio_ms / 1000)
@@ -125,6 +157,8 @@ class Speaker:
             else:
                 await self._say_aloud(sentences, said)
             if calls:
+                if timing is not None:
+                    timing.mark("tool_call_sent")
                 await self._send_calls(calls)
                 if not complete:
                     self._record(said)
@@ -150,6 +184,9 @@ class Speaker:
         # The next sentence is synthesized while this one streams, so a slow sentence does not
         # leave a silent gap between two (the client holds only ~`lead_s` of audio).
         synth = Synthesizer.shared()
+        timing = said.timing
+        if timing is not None:
+            timing.mark("synthesis_started")
         pending: asyncio.Future[bytes] | None = asyncio.ensure_future(
             synth.synthesize(sentences[0])
         )
@@ -157,6 +194,8 @@ class Speaker:
             for index, sentence in enumerate(sentences):
                 assert pending is not None
                 pcm = await pending
+                if timing is not None:
+                    timing.mark("synthesized")
                 following = index + 1
                 pending = (
                     asyncio.ensure_future(synth.synthesize(sentences[following]))
@@ -181,6 +220,11 @@ class Speaker:
                     # split_sentences keeps the space between sentences on each piece.
                     content["output_transcription"] = {"text": sentence}
                 said.sentences.append(sentence)
+            timing = said.timing
+            if timing is not None and not timing.has("first_audio_sent"):
+                timing.mark("first_audio_sent")
+                timing.first_audio_digest = audio_digest(chunk)
+                timing.lead_in_ms = lead_in_ms(chunk)
             await self._ctx.channel.send({"server_content": content})
             said.audio_s += len(chunk) / 2 / OUTPUT_RATE
 

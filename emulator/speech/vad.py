@@ -150,6 +150,9 @@ class TurnDetector:
         self._tail_bytes = round(_END_TAIL_MS * INPUT_RATE / 1000) * BYTES_PER_SAMPLE
 
         self._model = SileroModel()
+        self.speech_windows = 0
+        """Windows heard as speech since the detector was made: when it changes, the chunk just
+        fed holds the latest speech (where a turn's timing starts)."""
         self._reset()
 
     def _reset(self) -> None:
@@ -231,6 +234,7 @@ class TurnDetector:
         if confidence >= self.end_threshold:
             self._quiet_run = 0
             self._last_speech_end = len(self._utterance)
+            self.speech_windows += 1
             return None
         self._quiet_run += 1
         if self._quiet_run < self._silence_windows:
@@ -254,6 +258,7 @@ class TurnDetector:
             return None
         self._utterance = self._prefix + self._candidate
         self._last_speech_end = len(self._utterance)
+        self.speech_windows += self._candidate_windows
         self._prefix = bytearray()
         self._candidate = bytearray()
         self._candidate_windows = 0

@@ -1,0 +1,115 @@
+"""Where an answer's time goes in the emulator, and what it does to keep that time short.
+
+Issue 17, point 5. Each user turn's steps are stamped (`emulator.session.timing`) and listed by
+`GET /emulator/sessions`, with the digests that tie its first and last chunks to the client's
+own records. These tests check the marks' order and the digests, never how long anything took.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import load_wav
+from emulator_helpers import (
+    CHUNK_BYTES,
+    MODEL,
+    SILENCE_1S,
+    TIME_TOOL,
+    audio_config,
+    audio_parts,
+    live,
+    say_text,
+    send_audio,
+    tools,
+    wait_session,
+)
+from google.genai import types
+
+from emulator.server import Running
+from emulator.session.timing import audio_digest
+
+pytestmark = pytest.mark.emulator
+
+
+def in_order(marks: dict[str, float], *steps: str) -> bool:
+    """Every step is stamped, each no earlier than the one before."""
+    times = [marks[s] for s in steps]
+    return times == sorted(times)
+
+
+async def timings_of(r: Running, session: Any, count: int = 1) -> list[dict[str, Any]]:
+    """The session's turn timings, once `count` of them have their first audio."""
+    found = await wait_session(
+        r,
+        lambda s: (
+            s["conversation_id"] == session.session_id
+            and sum("first_audio_sent" in t["marks"] for t in s["turn_timings"]) >= count
+        ),
+    )
+    timings: list[dict[str, Any]] = found["turn_timings"]
+    return timings
+
+
+@pytest.mark.speech
+async def test_a_spoken_turn_stamps_each_step_of_its_answer_in_order(emulator: Running) -> None:
+    pcm = load_wav("hello.wav") + SILENCE_1S
+    sent = {audio_digest(pcm[i : i + CHUNK_BYTES]) for i in range(0, len(pcm), CHUNK_BYTES)}
+    async with live(emulator, audio_config()) as (session, box):
+        await send_audio(session, pcm)
+        messages = await box.turn()
+        (timing,) = await timings_of(emulator, session)
+    marks = timing["marks"]
+    assert timing["source"] == "audio"
+    assert in_order(marks, "speech_received", "turn_ended", "decided", "synthesis_started")
+    assert in_order(marks, "transcribe_started", "transcribed", "decided")
+    assert in_order(marks, "synthesis_started", "synthesized", "first_audio_sent")
+    assert "tool_call_sent" not in marks
+    # Whisper started while the VAD was still waiting out the silence.
+    assert timing["early_transcript"] is True
+    assert marks["transcribe_started"] < marks["turn_ended"]
+    # The digests name a chunk the client sent and the first chunk it received.
+    assert timing["speech_digest"] in sent
+    first = next(b for m in messages for b in audio_parts(m))
+    assert timing["first_audio_digest"] == audio_digest(first.data or b"")
+
+
+async def test_a_blocking_calls_round_trip_comes_before_the_first_audio(
+    emulator: Running,
+) -> None:
+    async with live(emulator, audio_config(tools=tools(TIME_TOOL)), model=MODEL) as (session, box):
+        await say_text(session, "What time is it in Tokyo?")
+        (message,) = (await box.until(lambda m: m.tool_call))[-1:]
+        assert message.tool_call and message.tool_call.function_calls
+        call = message.tool_call.function_calls[0]
+        await session.send_tool_response(
+            function_responses=[
+                types.FunctionResponse(id=call.id, name=call.name, response={"time": "22:15"})
+            ]
+        )
+        await box.turn()
+        (timing,) = await timings_of(emulator, session)
+    marks = timing["marks"]
+    assert timing["source"] == "text"
+    assert "speech_received" not in marks and "transcribe_started" not in marks
+    assert in_order(
+        marks,
+        "turn_ended",
+        "decided",
+        "tool_call_sent",
+        "tool_response_received",
+        "synthesis_started",
+        "first_audio_sent",
+    )
+
+
+async def test_each_user_turn_gets_a_timing_of_its_own(emulator: Running) -> None:
+    async with live(emulator, audio_config()) as (session, box):
+        for question in ("Hello, can you hear me?", "What is twelve times seven?"):
+            await say_text(session, question)
+            await box.turn()
+        timings = await timings_of(emulator, session, count=2)
+    assert len(timings) == 2
+    first, second = (t["marks"] for t in timings)
+    assert first["first_audio_sent"] <= second["turn_ended"]
+    assert timings[0]["first_audio_digest"] != timings[1]["first_audio_digest"]
