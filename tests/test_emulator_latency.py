@@ -7,6 +7,8 @@ own records. These tests check the marks' order and the digests, never how long 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +28,8 @@ from emulator_helpers import (
 )
 from google.genai import types
 
-from emulator.server import Running
+from emulator.__main__ import build_parser
+from emulator.server import Emulator, Running, running
 from emulator.session.timing import audio_digest
 
 pytestmark = pytest.mark.emulator
@@ -113,3 +116,80 @@ async def test_each_user_turn_gets_a_timing_of_its_own(emulator: Running) -> Non
     first, second = (t["marks"] for t in timings)
     assert first["first_audio_sent"] <= second["turn_ended"]
     assert timings[0]["first_audio_digest"] != timings[1]["first_audio_digest"]
+
+
+# ------------------------------------------------------------------ the end-of-turn silence
+
+
+@pytest.fixture
+async def quick_emulator(cert_dir: Path) -> AsyncIterator[Running]:
+    """An emulator started with a faster end-of-turn silence than Gemini's."""
+    server = Emulator(pace=0, connection_lifetime_s=None, default_silence_ms=200)
+    async with running(server, cert_dir=cert_dir) as r:
+        yield r
+
+
+async def silence_of(r: Running, config: types.LiveConnectConfig) -> int:
+    async with live(r, config) as (session, _box):
+        found = await wait_session(r, lambda s: s["conversation_id"] == session.session_id)
+    silence: int = found["config"]["silence_duration_ms"]
+    return silence
+
+
+def vad(silence_ms: int) -> types.RealtimeInputConfig:
+    return types.RealtimeInputConfig(
+        automatic_activity_detection=types.AutomaticActivityDetection(
+            silence_duration_ms=silence_ms
+        )
+    )
+
+
+async def test_the_end_of_turn_silence_is_geminis_500_ms_unless_the_server_is_told_otherwise(
+    emulator: Running,
+) -> None:
+    assert build_parser().parse_args([]).default_silence_ms == 500
+    assert await silence_of(emulator, audio_config()) == 500
+
+
+async def test_a_faster_server_default_applies_only_where_the_setup_sets_no_silence(
+    quick_emulator: Running,
+) -> None:
+    assert build_parser().parse_args(["--default-silence-ms", "200"]).default_silence_ms == 200
+    assert await silence_of(quick_emulator, audio_config()) == 200
+    asked = audio_config(realtime_input_config=vad(800))
+    assert await silence_of(quick_emulator, asked) == 800
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "60001", "2.5", "fast"])
+def test_the_default_silence_option_refuses_what_a_setup_could_not_ask_for(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--default-silence-ms", value])
+    assert exited.value.code == 2
+    assert "--default-silence-ms" in capsys.readouterr().err
+
+
+async def quiet_after(r: Running, silence_s: float) -> dict[str, Any]:
+    """Say hello, then `silence_s` of silence; the summary once all of it has been heard."""
+    speech = load_wav("hello.wav")[: int(1.95 * 16000) * 2]  # the words end at ~1.9 s
+    pcm = speech + SILENCE_1S[: int(silence_s * 16000) * 2]
+    async with live(r, audio_config()) as (session, _box):
+        await send_audio(session, pcm)
+        return await wait_session(
+            r,
+            lambda s: (
+                s["conversation_id"] == session.session_id
+                and s["frames"].get("audio") == -(-len(pcm) // CHUNK_BYTES)
+                and (s["turn_timings"] or s["user_speaking"])
+            ),
+        )
+
+
+@pytest.mark.speech
+async def test_with_the_faster_default_a_short_pause_ends_the_turn_that_geminis_would_not(
+    emulator: Running, quick_emulator: Running
+) -> None:
+    slow, quick = await quiet_after(emulator, 0.35), await quiet_after(quick_emulator, 0.35)
+    assert slow["user_speaking"] is True and slow["turn_timings"] == []
+    assert quick["user_speaking"] is False and len(quick["turn_timings"]) == 1

@@ -231,7 +231,9 @@ class LiveSession:
         setup = await read_setup(self.channel, self.frames)
         if self.token_name is not None:
             self.token, setup = admit(self.registry, self.token_name, setup)
-        self.config, self.model = configure(setup, self.api_version)
+        self.config, self.model = configure(
+            setup, self.api_version, default_silence_ms=self.options.default_silence_ms
+        )
         self.conv, self.resumed_from = open_conversation(self.config, self.registry, self)
         ctx = Context(
             id=self.id,
