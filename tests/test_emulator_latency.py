@@ -77,6 +77,22 @@ async def test_a_spoken_turn_stamps_each_step_of_its_answer_in_order(emulator: R
     assert timing["first_audio_digest"] == audio_digest(first.data or b"")
 
 
+@pytest.mark.speech
+async def test_a_pause_inside_the_sentence_does_not_cut_the_turns_transcript(
+    emulator: Running,
+) -> None:
+    """hello.wav pauses after "Hello," long enough for Whisper to start on it; the words after
+    the pause make that pass stale, and the turn is transcribed from all of its speech."""
+    async with live(emulator, audio_config()) as (session, box):
+        await send_audio(session, load_wav("hello.wav") + SILENCE_1S)
+        await box.turn()
+        await timings_of(emulator, session)
+        found = await wait_session(emulator, lambda s: s["conversation_id"] == session.session_id)
+    (user,) = [t for t in found["history"] if t["role"] == "user"]
+    assert "hear me" in user["text"].lower()
+    assert found["turn_timings"][0]["early_transcript"] is True
+
+
 async def test_a_blocking_calls_round_trip_comes_before_the_first_audio(
     emulator: Running,
 ) -> None:

@@ -1,10 +1,13 @@
 """Inbound media of one connection: microphone audio into turns, camera or screen frames into sight.
 
 Audio is resampled to 16 kHz and goes through the server-side VAD, which starts and ends user
-turns (or, with automatic detection disabled, `activityStart`/`activityEnd` bracket them). While
-the VAD waits out the end-of-turn silence, the utterance is already complete, so Whisper starts on
-it then; when the turn ends with exactly that audio, the early transcript is used and Whisper's
-time is taken off the response latency.
+turns (or, with automatic detection disabled, `activityStart`/`activityEnd` bracket them). Gemini
+recognizes speech as it streams, so its transcript is ready when the turn ends; Whisper cannot
+stream, so it starts as soon as the words have ended (a short tail of quiet after the last speech
+window, `emulator.speech.vad._EARLY_TAIL_MS`), while the VAD waits out the rest of the
+end-of-turn silence. When the turn ends with exactly that audio the early transcript is used, and
+Whisper's time is off the response latency; when the user speaks again first, the stale pass is
+cancelled if it has not started.
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ class Media:
         event = self._vad.flush()
         if event is not None and event.kind == "ended":
             self._speech_ended()
-            await self._turn_ended(event.audio)
+            await self._turn_ended(event.transcript_audio)
 
     async def _drain(self) -> None:
         """Take the audio a resampler still holds: the stream paused (or the turn ended)."""
@@ -147,7 +150,7 @@ class Media:
             else:
                 ended = True
                 self._speech_ended()
-                await self._turn_ended(event.audio)
+                await self._turn_ended(event.transcript_audio)
         self._check_buffered(self._vad.buffered_bytes)
         if not ended and self._ctx.options.heard_as is None:
             self._transcribe_early()
@@ -168,6 +171,8 @@ class Media:
         audio = self._vad.paused_utterance()
         if audio is None or audio == self._early_audio:
             return
+        if self._early_text is not None:
+            self._early_text.cancel()  # the user spoke again: only a pass not yet begun stops
         self._early_audio = audio
         self._early_timing = TurnTiming("audio", early_transcript=True)
         self._early_timing.mark("transcribe_started")
