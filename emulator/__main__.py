@@ -93,12 +93,13 @@ def render_load_answer() -> None:
     """Synthesize the brain's answer to `LOAD_TRANSCRIPT` into the synthesizer's cache, so no
     turn under load runs Piper (an answer depends on neither the history nor the tools)."""
     from emulator import brain
+    from emulator.session.speaker import speech_pieces
     from emulator.speech import Synthesizer, split_sentences
 
     answer = brain.respond(LOAD_TRANSCRIPT, [], history=[], system_instruction="", image=None)
     if isinstance(answer, brain.Say):
-        for sentence in split_sentences(answer.text):
-            Synthesizer.shared().synthesize_sync(sentence)
+        for piece, _sentence in speech_pieces(split_sentences(answer.text)):
+            Synthesizer.shared().synthesize_sync(piece)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import load_wav
 from emulator_helpers import (
@@ -27,10 +29,18 @@ from emulator_helpers import (
     wait_session,
 )
 from google.genai import types
+from hypothesis import given
+from hypothesis import strategies as st
 
+import emulator.session.speaker as speaker_module
 from emulator.__main__ import build_parser
 from emulator.server import Emulator, Running, running
+from emulator.session.speaker import CHUNK_MS, FIRST_CHUNK_MS, chunk_bounds, speech_pieces
 from emulator.session.timing import audio_digest
+from emulator.speech import OUTPUT_RATE
+from emulator.speech.audio import lead_in_ms, trim_lead_in
+from emulator.speech.sentences import split_first_clause
+from emulator.wire import decode_bytes
 
 pytestmark = pytest.mark.emulator
 
@@ -209,3 +219,134 @@ async def test_with_the_faster_default_a_short_pause_ends_the_turn_that_geminis_
     slow, quick = await quiet_after(emulator, 0.35), await quiet_after(quick_emulator, 0.35)
     assert slow["user_speaking"] is True and slow["turn_timings"] == []
     assert quick["user_speaking"] is False and len(quick["turn_timings"]) == 1
+
+
+# ------------------------------------------------------------------ the start of an answer
+
+
+@pytest.mark.parametrize(
+    ("sentence", "pieces"),
+    [
+        ("Yes, I can hear you clearly. ", ["Yes, ", "I can hear you clearly. "]),
+        (
+            "The time in Tokyo (Asia/Tokyo) is 03:45. ",
+            ["The time in Tokyo ", "(Asia/Tokyo) is 03:45. "],
+        ),
+        ("Note; it is done.", ["Note; ", "it is done."]),
+        ("Well — that is odd.", ["Well — ", "that is odd."]),
+        ("It is 10:30, in Paris.", ["It is 10:30, ", "in Paris."]),
+    ],
+)
+def test_the_first_clause_is_cut_off_where_a_speaker_would_pause(
+    sentence: str, pieces: list[str]
+) -> None:
+    assert split_first_clause(sentence) == pieces
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["12 * 7 is 84.", "1,000 people came at 10:30.", "A well-known fact.", "Hello! ", "Right, "],
+)
+def test_a_sentence_without_a_clause_boundary_between_words_stays_whole(sentence: str) -> None:
+    assert split_first_clause(sentence) == [sentence]
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab ,;:-—(.!")), max_size=40))
+def test_the_pieces_always_join_into_the_sentence(sentence: str) -> None:
+    pieces = split_first_clause(sentence)
+    assert "".join(pieces) == sentence
+    assert len(pieces) <= 2 and all(pieces)
+
+
+def test_only_the_answers_first_sentence_is_cut_and_it_joins_the_history_whole() -> None:
+    sentences = ["Sure, I saved it. ", "It says blue, as you said."]
+    assert speech_pieces(sentences) == [
+        ("Sure, ", "Sure, I saved it. "),
+        ("I saved it. ", ""),
+        ("It says blue, as you said.", "It says blue, as you said."),
+    ]
+    assert speech_pieces([]) == []
+
+
+def test_an_answers_first_chunk_is_short_and_the_rest_are_whole_chunks() -> None:
+    size = OUTPUT_RATE * 2  # one second
+    bounds = chunk_bounds(size, first=True)
+    assert bounds[0] == (0, OUTPUT_RATE * 2 * FIRST_CHUNK_MS // 1000)
+    assert all(end - start == OUTPUT_RATE * 2 * CHUNK_MS // 1000 for start, end in bounds[1:-1])
+    assert [s for s, _ in bounds[1:]] == [e for _, e in bounds[:-1]] and bounds[-1][1] == size
+    later = chunk_bounds(size, first=False)
+    assert later[0] == (0, OUTPUT_RATE * 2 * CHUNK_MS // 1000)
+    assert chunk_bounds(0, first=True) == []
+
+
+def tone(ms: int, amplitude: int = 8000) -> bytes:
+    samples = np.arange(OUTPUT_RATE * ms // 1000)
+    wave = amplitude * np.sin(2 * np.pi * 220 * samples / OUTPUT_RATE)
+    return wave.astype("<i2").tobytes()
+
+
+def quiet(ms: int) -> bytes:
+    return b"\x00\x00" * (OUTPUT_RATE * ms // 1000)
+
+
+def test_pipers_quiet_lead_in_is_cut_to_ten_milliseconds() -> None:
+    pcm = quiet(70) + tone(200)
+    assert lead_in_ms(pcm) == 70
+    trimmed = trim_lead_in(pcm, 10)
+    assert lead_in_ms(trimmed) == 10
+    assert trimmed.endswith(tone(200)) and len(trimmed) == len(quiet(10) + tone(200))
+
+
+def test_audio_with_no_quiet_start_or_no_sound_at_all_is_left_whole() -> None:
+    assert trim_lead_in(tone(100), 10) == tone(100)
+    assert trim_lead_in(quiet(5) + tone(100), 10) == quiet(5) + tone(100)
+    assert trim_lead_in(quiet(300), 10) == quiet(300)
+
+
+async def test_the_first_chunk_is_sent_before_anything_waits_and_the_rest_are_paced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[dict[str, Any]] = []
+    waits: list[tuple[int, float]] = []  # (messages sent before it, seconds)
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append((len(sent), seconds))
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    ctx: Any = SimpleNamespace(
+        options=SimpleNamespace(pace=1.0, lead_s=0.2),
+        config=SimpleNamespace(output_transcription=True),
+        channel=SimpleNamespace(send=send),
+    )
+    monkeypatch.setattr(speaker_module.asyncio, "sleep", fake_sleep)
+    said = speaker_module._Said()
+    await speaker_module.Speaker(ctx)._stream("Hello there.", tone(2000), said)
+    first = sent[0]["server_content"]
+    blob = first["model_turn"]["parts"][0]["inline_data"]
+    assert len(decode_bytes(blob["data"])) == OUTPUT_RATE * 2 * FIRST_CHUNK_MS // 1000
+    assert first["output_transcription"] == {"text": "Hello there."}
+    assert all(before >= 1 for before, _ in waits), "something waited before the first chunk"
+    assert any(seconds > 0 for _, seconds in waits), "the rest must be paced at real time"
+    assert said.audio_s == pytest.approx(2.0)
+
+
+async def test_an_answer_begins_with_its_first_clause_in_a_short_first_chunk(
+    emulator: Running,
+) -> None:
+    async with live(emulator, audio_config()) as (session, box):
+        await say_text(session, "Please remember that my favorite color is blue.")
+        messages = await box.turn()
+        found = await wait_session(emulator, lambda s: s["conversation_id"] == session.session_id)
+    pieces = [
+        m.server_content.output_transcription.text or ""
+        for m in messages
+        if m.server_content and m.server_content.output_transcription
+    ]
+    (said,) = [t["text"] for t in found["history"] if t["role"] == "model"]
+    assert "".join(pieces).strip() == said
+    assert pieces[0].endswith(", ") and said.startswith(pieces[0])
+    (first, *_rest) = [b for m in messages for b in audio_parts(m)]
+    assert len(first.data or b"") == OUTPUT_RATE * 2 * FIRST_CHUNK_MS // 1000
+    assert lead_in_ms(first.data or b"") <= 10
