@@ -1,13 +1,14 @@
 """Latency as a user hears it, and where it goes: end of speech in Chromium → first bot audio.
 
-One emulator (`python -m emulator`, real Whisper and Piper, Gemini's VAD timing unless
-`--silence-ms` says otherwise) serves two bots in turn, each a process of its own served by the
-same app as `python -m bots` (`bench.latency_bot`): the assistant, and stock Pipecat's
-`GeminiLiveLLMService` (`bench.stock_bot`). For each, headless Chromium opens our page with a fake
-microphone that asks `--turns` questions (each followed by enough silence for its answer); the
-page measures the end of each question from the microphone's level and the first bot audio from
-the analyser on the bot's remote track. Nothing leaves this machine; every request to another
-host is blocked.
+Two bots take turns, each a process of its own served by the same app as `python -m bots`
+(`bench.latency_bot`): the assistant, and stock Pipecat's `GeminiLiveLLMService`
+(`bench.stock_bot`). Each conversation gets a fresh emulator (`python -m emulator`, real Whisper
+and Piper, Gemini's VAD timing unless `--silence-ms` says otherwise), so neither bot hears
+answers the other one's conversation left in Piper's cache. For each, headless Chromium opens
+our page with a fake microphone that asks `--turns` questions (each followed by enough silence
+for its answer); the page measures the end of each question from the microphone's level and the
+first bot audio from the analyser on the bot's remote track. Nothing leaves this machine; every
+request to another host is blocked.
 
 Where the time goes, per turn (`bench.latency_breakdown`), comes from three records on the one
 clock of this machine (epoch seconds): the page's, turned to epoch with `performance.timeOrigin`;
@@ -180,20 +181,21 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[BotRun] = []
     with tempfile.TemporaryDirectory(prefix="browser-latency-") as tmp:
         workdir = Path(tmp)
-        emulator = start_emulator(workdir / "certs", extra_args=tuple(emulator_args))
-        try:
-            for round_ in range(args.rounds):
-                for kind in kinds:
-                    runs.append(run_bot(kind, emulator, args.turns, workdir / f"{kind}-{round_}"))
-                    if args.keep is not None:
-                        args.keep.mkdir(parents=True, exist_ok=True)
-                        runs[-1].keep(args.keep / f"{kind}-{round_ + 1}.json")
-                    print(f"{kind} round {round_ + 1} done", file=sys.stderr, flush=True)
-        except HarnessError as exc:
-            print(f"browser latency run failed: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            emulator.stop()
+        for round_ in range(args.rounds):
+            for kind in kinds:
+                work = workdir / f"{kind}-{round_}"
+                emulator = start_emulator(work / "certs", extra_args=tuple(emulator_args))
+                try:
+                    runs.append(run_bot(kind, emulator, args.turns, work))
+                except HarnessError as exc:
+                    print(f"browser latency run failed: {exc}", file=sys.stderr)
+                    return 1
+                finally:
+                    emulator.stop()
+                if args.keep is not None:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                    runs[-1].keep(args.keep / f"{kind}-{round_ + 1}.json")
+                print(f"{kind} round {round_ + 1} done", file=sys.stderr, flush=True)
     left = leftovers()
     silence = args.silence_ms if args.silence_ms is not None else 500
     for run in runs:
