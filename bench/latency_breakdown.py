@@ -9,8 +9,11 @@ the answer's first chunk (found again where the bot's output transport took it).
 
 The steps follow one another, so they add up to the latency the page measured:
 
-- `webrtc_in`: end of speech in the page's microphone → the bot's input transport hands on the
-  chunk with the last speech (Opus, the network, the bot's receiver);
+- `webrtc_in`: end of speech in the page's microphone → the bot's input transport hands on its
+  last loud frame (Chromium's capture and Opus, the network, aiortc's jitter buffer, decoding);
+- `speech_tail` → it hands on the chunk in which the emulator's VAD last heard speech (Silero
+  hears trailing sound below the loudness threshold, or stops hearing speech a little before
+  it: the two detectors' difference, either way);
 - `bot_in` → the emulator receives that chunk (the bot's pipeline and its socket);
 - `vad_wait` → the emulator's VAD ends the turn (`silenceDurationMs` of quiet);
 - `transcription` → Whisper's transcript is ready (0 when it was ready before);
@@ -32,8 +35,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from testkit.loudness import SILENCE_RMS
+
 STEPS = (
     "webrtc_in",
+    "speech_tail",
     "bot_in",
     "vad_wait",
     "transcription",
@@ -46,6 +52,9 @@ STEPS = (
 )
 MATCH_WINDOW_S = 3.0
 """How far apart the records of one turn may be."""
+LOUD_RMS = SILENCE_RMS
+"""Loudness (full scale 1.0) above which a microphone frame the bot received is speech: the
+page's own threshold for its microphone."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class Breakdown:
             the model's service); the rest is the service's send, the socket, and the emulator.
         out_pipeline_ms: The part of `bot_out` spent in the bot's pipeline (the model's service
             pushing the frame to the output transport taking it).
+        out_transport_ms: The start of `webrtc_out` spent in the output transport, from taking
+            the chunk to starting to speak (`BotStartedSpeakingFrame`).
     """
 
     total_ms: float
@@ -73,6 +84,7 @@ class Breakdown:
     jitter_ms: float | None = None
     in_pipeline_ms: float | None = None
     out_pipeline_ms: float | None = None
+    out_transport_ms: float | None = None
 
 
 def _gap_ms(a: float | None, b: float | None) -> float | None:
@@ -83,13 +95,34 @@ def _latest_before(
     times: Sequence[Sequence[Any]], digest: str | None, before: float
 ) -> float | None:
     """The last time `digest` crossed an edge before `before` (within the match window)."""
-    found = [t for d, t in times if d == digest and before - MATCH_WINDOW_S < t <= before + 0.05]
+    found = [
+        row[1]
+        for row in times
+        if row[0] == digest and before - MATCH_WINDOW_S < row[1] <= before + 0.05
+    ]
     return max(found) if found else None
 
 
 def _first_after(times: Sequence[Sequence[Any]], digest: str | None, after: float) -> float | None:
-    found = [t for d, t in times if d == digest and after - 0.05 <= t < after + MATCH_WINDOW_S]
+    found = [
+        row[1]
+        for row in times
+        if row[0] == digest and after - 0.05 <= row[1] < after + MATCH_WINDOW_S
+    ]
     return min(found) if found else None
+
+
+def _last_loud(times: Sequence[Sequence[Any]], after: float, until: float | None) -> float | None:
+    """When the bot's input transport handed on the last loud microphone frame of the turn: after
+    the page heard the speech end, up to a second past the chunk the VAD heard last."""
+    if until is None:
+        return None
+    loud = [
+        row[1]
+        for row in times
+        if len(row) > 2 and row[2] > LOUD_RMS and after - 0.5 < row[1] <= until + 1.0
+    ]
+    return max(loud) if loud else None
 
 
 def _timing_for(
@@ -124,6 +157,7 @@ def breakdown(
         if received is not None
         else None
     )
+    loud_in = _last_loud(edges.get("mic_in", []), spoke_end, mic_in)
     sent = marks.get("first_audio_sent")
     out_in = (
         _first_after(edges.get("out_in", []), timing["first_audio_digest"], sent)
@@ -142,7 +176,8 @@ def breakdown(
     )
     synthesized = marks.get("synthesized")
     points = [
-        ("webrtc_in", spoke_end, mic_in),
+        ("webrtc_in", spoke_end, loud_in if loud_in is not None else mic_in),
+        ("speech_tail", loud_in if loud_in is not None else mic_in, mic_in),
         ("bot_in", mic_in, received),
         ("vad_wait", received, ended),
         ("transcription", ended, transcribed),
@@ -178,6 +213,9 @@ def breakdown(
         jitter_ms=jitter_ms,
         in_pipeline_ms=_gap_ms(mic_in, to_llm),
         out_pipeline_ms=_gap_ms(llm_out, out_in),
+        out_transport_ms=_gap_ms(out_in, _first_after(edges.get("bot_started", []), None, out_in))
+        if out_in is not None
+        else None,
     )
 
 

@@ -10,6 +10,7 @@ from testkit.browser.conversation import Conversation
 
 HEADINGS = {
     "webrtc_in": "WebRTC in",
+    "speech_tail": "speech tail (VAD vs level)",
     "bot_in": "bot in",
     "vad_wait": "VAD wait",
     "transcription": "Whisper wait",
@@ -78,6 +79,7 @@ def side_by_side(
     extras = (
         ("(bot in: its pipeline alone)", "in_pipeline_ms"),
         ("(bot out: its pipeline alone)", "out_pipeline_ms"),
+        ("(WebRTC out: the output transport, to speaking)", "out_transport_ms"),
         ("(Whisper's own run)", "whisper_ms"),
         ("(page jitter buffer, in WebRTC out)", "jitter_ms"),
         ("(quiet lead-in of the first chunk)", "lead_in_ms"),

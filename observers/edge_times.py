@@ -28,13 +28,16 @@ from pipecat.services.llm_service import LLMService
 from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 
+from observers.loudness import rms
+
 FRAMES_KEPT = 6000
 """Frames remembered per edge: two minutes of 20 ms microphone frames."""
 
 EDGES = ("mic_in", "mic_to_llm", "llm_out", "out_in", "bot_started")
 """What is recorded:
 
-- `mic_in`: a microphone frame left the input transport;
+- `mic_in`: a microphone frame left the input transport, with its loudness (RMS, full scale 1.0),
+  so the end of the user's speech can be found among the frames the bot received;
 - `mic_to_llm`: it reached the model's service (after the user-side processors);
 - `llm_out`: the model's service pushed an audio frame it had just read off its socket;
 - `out_in`: that frame reached the output transport;
@@ -66,14 +69,14 @@ class EdgeTimes(BaseObserver):
 
     Args:
         path: Where the JSON is written at cleanup: `{edge: [[digest, epoch], ...]}` (for
-            `bot_started`, `[[null, epoch], ...]`).
+            `mic_in`, `[digest, epoch, rms]`; for `bot_started`, `[null, epoch]`).
         frames_kept: Frames remembered per edge; the oldest go first.
     """
 
     def __init__(self, path: Path, *, frames_kept: int = FRAMES_KEPT) -> None:
         super().__init__()
         self.path = path
-        self.times: dict[str, deque[tuple[str | None, float]]] = {
+        self.times: dict[str, deque[tuple[str | None, float, float | None]]] = {
             edge: deque(maxlen=frames_kept) for edge in EDGES
         }
 
@@ -82,7 +85,7 @@ class EdgeTimes(BaseObserver):
         frame = data.frame
         if isinstance(frame, InputAudioRawFrame):
             if isinstance(data.source, BaseInputTransport):
-                self._note("mic_in", frame.audio, data)
+                self._note("mic_in", frame.audio, data, level=rms(frame.audio) / 32768.0)
             elif isinstance(data.destination, LLMService):
                 self._note("mic_to_llm", frame.audio, data)
         elif isinstance(frame, TTSAudioRawFrame):
@@ -92,14 +95,22 @@ class EdgeTimes(BaseObserver):
                 self._note("out_in", frame.audio, data)
         elif isinstance(frame, BotStartedSpeakingFrame):
             if isinstance(data.source, BaseOutputTransport) and data.first_push:
-                self.times["bot_started"].append((None, epoch_of(data)))
+                self.times["bot_started"].append((None, epoch_of(data), None))
 
-    def _note(self, edge: str, pcm: bytes, data: FramePushed) -> None:
-        self.times[edge].append((audio_digest(pcm), epoch_of(data)))
+    def _note(
+        self, edge: str, pcm: bytes, data: FramePushed, *, level: float | None = None
+    ) -> None:
+        self.times[edge].append((audio_digest(pcm), epoch_of(data), level))
 
     def as_json(self) -> dict[str, list[list[str | float | None]]]:
         """The times recorded so far, by edge."""
-        return {edge: [[d, round(t, 4)] for d, t in kept] for edge, kept in self.times.items()}
+        return {
+            edge: [
+                [d, round(t, 4)] if level is None else [d, round(t, 4), round(level, 5)]
+                for d, t, level in kept
+            ]
+            for edge, kept in self.times.items()
+        }
 
     async def cleanup(self) -> None:
         """Write the times (the session is over)."""

@@ -74,11 +74,14 @@ async def test_audio_is_noted_at_each_edge_it_crosses_and_nowhere_else(
     got = edges.as_json()
     assert set(got) == set(EDGES)
     mic, voice = audio_digest(MIC.audio), audio_digest(VOICE.audio)
-    assert [d for d, _ in got["mic_in"]] == [mic]
-    assert [d for d, _ in got["mic_to_llm"]] == [mic]
-    assert [d for d, _ in got["llm_out"]] == [voice]
-    assert [d for d, _ in got["out_in"]] == [voice]
-    assert [d for d, _ in got["bot_started"]] == [None]
+    assert [row[0] for row in got["mic_in"]] == [mic]
+    assert [row[0] for row in got["mic_to_llm"]] == [mic]
+    assert [row[0] for row in got["llm_out"]] == [voice]
+    assert [row[0] for row in got["out_in"]] == [voice]
+    assert [row[0] for row in got["bot_started"]] == [None]
+    # The microphone's frames carry their loudness: 0x0201 is 513 of 32768.
+    assert got["mic_in"][0][2] == pytest.approx(513 / 32768, abs=1e-4)
+    assert all(len(row) == 2 for edge in EDGES[1:] for row in got[edge])
     # One clock: each edge after the one before it.
     times = [got[e][0][1] for e in ("mic_in", "mic_to_llm", "llm_out", "out_in", "bot_started")]
     assert times == sorted(times)
@@ -105,4 +108,4 @@ async def test_only_the_newest_frames_are_kept(
     for pcm in chunks:
         frame = InputAudioRawFrame(audio=pcm, sample_rate=16000, num_channels=1)
         await push(edges, frame, parts["input"], parts["middle"])
-    assert [d for d, _ in edges.as_json()["mic_in"]] == [audio_digest(c) for c in chunks[1:]]
+    assert [row[0] for row in edges.as_json()["mic_in"]] == [audio_digest(c) for c in chunks[1:]]

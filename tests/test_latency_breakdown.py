@@ -36,17 +36,24 @@ SPOKEN = timing(
     first_audio_sent=0.702,
 )
 EDGES = {
-    "mic_in": [["other", T0 + 0.05], ["speech", T0 + 0.1], ["other", T0 + 0.12]],
+    "mic_in": [
+        ["loud", T0 + 0.07, 0.2],
+        ["soft", T0 + 0.09, 0.005],
+        ["speech", T0 + 0.1, 0.004],
+        ["after", T0 + 0.12, 0.0],
+    ],
     "mic_to_llm": [["speech", T0 + 0.101]],
     "llm_out": [["first", T0 + 0.705]],
     "out_in": [["first", T0 + 0.706]],
+    "bot_started": [[None, T0 + 0.5], [None, T0 + 0.716]],
 }
 
 
 def test_the_steps_follow_one_another_and_add_up_to_what_the_page_measured() -> None:
     part = breakdown(T0, T0 + 0.9, [SPOKEN], EDGES)
     assert set(part.steps) == set(STEPS)
-    assert part.steps["webrtc_in"] == pytest.approx(100, abs=0.01)
+    assert part.steps["webrtc_in"] == pytest.approx(70, abs=0.01)  # to the last loud frame
+    assert part.steps["speech_tail"] == pytest.approx(30, abs=0.01)  # Silero heard more
     assert part.steps["bot_in"] == pytest.approx(2, abs=0.01)
     assert part.steps["vad_wait"] == pytest.approx(518, abs=0.01)
     assert part.steps["transcription"] == pytest.approx(0, abs=0.01)  # ready before the turn ended
@@ -58,6 +65,7 @@ def test_the_steps_follow_one_another_and_add_up_to_what_the_page_measured() -> 
     assert part.whisper_ms == pytest.approx(350, abs=0.01)
     assert part.in_pipeline_ms == pytest.approx(1, abs=0.01)
     assert part.out_pipeline_ms == pytest.approx(1, abs=0.01)
+    assert part.out_transport_ms == pytest.approx(10, abs=0.01)
 
 
 def test_a_blocking_calls_round_trip_is_a_step_of_its_own() -> None:
@@ -85,7 +93,14 @@ def test_a_call_made_after_the_first_audio_is_not_part_of_the_latency() -> None:
 def test_a_chunk_the_bot_never_noted_leaves_only_its_own_steps_unmeasured() -> None:
     part = breakdown(T0, T0 + 0.9, [SPOKEN], {"mic_in": EDGES["mic_in"]})
     assert part.steps["bot_out"] is None and part.steps["webrtc_out"] is None
+    assert part.steps["webrtc_in"] == pytest.approx(70, abs=0.01)
+
+
+def test_without_the_frames_loudness_the_speech_tail_is_left_in_webrtc_in() -> None:
+    quiet = {**EDGES, "mic_in": [row[:2] for row in EDGES["mic_in"]]}
+    part = breakdown(T0, T0 + 0.9, [SPOKEN], quiet)
     assert part.steps["webrtc_in"] == pytest.approx(100, abs=0.01)
+    assert part.steps["speech_tail"] == pytest.approx(0, abs=0.01)
 
 
 def test_a_turn_the_emulator_has_no_timing_for_is_only_a_total() -> None:
