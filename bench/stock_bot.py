@@ -8,7 +8,10 @@ assistant costs beyond this is what our code costs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pipecat.frames.frames import LLMRunFrame
+from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -25,8 +28,11 @@ from bots.pipeline import pipeline_params
 from bots.settings import load_settings
 
 
-async def bot(runner_args: RunnerArguments) -> None:
-    """Entry point for the runner: one stock session, until the client leaves."""
+async def bot(runner_args: RunnerArguments, *, observers: Sequence[BaseObserver] = ()) -> None:
+    """Entry point for the runner: one stock session, until the client leaves.
+
+    ``observers`` only watch (a benchmark's timing); the pipeline is stock either way.
+    """
     settings = load_settings()
     transport = await create_transport(runner_args, transport_params(vision=False))
     llm = make_llm(settings, service_class=GeminiLiveLLMService)
@@ -43,6 +49,7 @@ async def bot(runner_args: RunnerArguments) -> None:
     worker = PipelineWorker(
         pipeline,
         params=pipeline_params(),
+        observers=list(observers),
         idle_timeout_secs=runner_args.pipeline_idle_timeout_secs,
     )
 

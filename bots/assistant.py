@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from loguru import logger
+from pipecat.observers.base_observer import BaseObserver
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.processors.frameworks.rtvi.observer import RTVIObserverParams
@@ -132,9 +133,11 @@ def build_assistant(
     bot_name: str = "assistant",
     stage_options: Mapping[str, Any] | None = None,
     conversation: Resumed | None = None,
+    observers: Sequence[BaseObserver] = (),
 ) -> Assembled:
     """Assemble the assistant's pipeline on any transport (tests pass their own); see
-    `assistant_llm` for the stage and its tools.
+    `assistant_llm` for the stage and its tools. ``observers`` watch the pipeline beside the
+    transcript's and the metrics' (a benchmark's timing, say).
 
     ``conversation`` (from `bots.conversations.resume`) continues a stored conversation: its
     history seeds the context, its handle resumes the Gemini session, and a keeper stores what
@@ -184,7 +187,7 @@ def build_assistant(
             tts=tts,
             vad=local_vad() if speaks_text else None,
         ),
-        observers=[transcript_observer, metrics_observer],
+        observers=[transcript_observer, metrics_observer, *observers],
         rtvi_observer_params=RTVIObserverParams(function_call_report_level=report_levels(registry)),
         idle_timeout_secs=idle_timeout_secs,
         enable_tracing=settings.enable_tracing,
@@ -228,6 +231,7 @@ async def run(
     *,
     vision: bool = False,
     user_processors: Sequence[FrameProcessor] = (),
+    observers: Sequence[BaseObserver] = (),
 ) -> None:
     """Create the transport the runner chose, assemble, and run until the client leaves."""
     settings = load_settings()
@@ -250,6 +254,7 @@ async def run(
         idle_timeout_secs=runner_args.pipeline_idle_timeout_secs,
         bot_name="vision" if vision else "assistant",
         conversation=conversation,
+        observers=observers,
     )
     logger.info(
         f"{'vision' if vision else 'assistant'} bot: model {settings.gemini_model} via "

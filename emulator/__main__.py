@@ -27,6 +27,22 @@ def _count(text: str) -> int:
     return value
 
 
+SILENCE_MS_RANGE = (1, 60_000)
+"""`--default-silence-ms`: what a setup's `silenceDurationMs` may be, less the 0 that means
+"the default"."""
+
+
+def _silence_ms(text: str) -> int:
+    low, high = SILENCE_MS_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ms") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high} ms")
+    return value
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or value < 0:
@@ -43,6 +59,13 @@ _NUMERIC_OPTIONS: tuple[tuple[str, Callable[[str], float], float, str], ...] = (
     ),
     ("--lead-ms", _count, 200, "how far output audio runs ahead of real time"),
     ("--first-audio-ms", _count, 0, "added delay before each answer"),
+    (
+        "--default-silence-ms",
+        _silence_ms,
+        500,
+        "silence that ends a user turn when the setup sets no silenceDurationMs (default 500, "
+        "Gemini's); lower answers sooner than Gemini would",
+    ),
     (
         "--connection-lifetime-s",
         _seconds,
@@ -70,12 +93,13 @@ def render_load_answer() -> None:
     """Synthesize the brain's answer to `LOAD_TRANSCRIPT` into the synthesizer's cache, so no
     turn under load runs Piper (an answer depends on neither the history nor the tools)."""
     from emulator import brain
+    from emulator.session.speaker import speech_pieces
     from emulator.speech import Synthesizer, split_sentences
 
     answer = brain.respond(LOAD_TRANSCRIPT, [], history=[], system_instruction="", image=None)
     if isinstance(answer, brain.Say):
-        for sentence in split_sentences(answer.text):
-            Synthesizer.shared().synthesize_sync(sentence)
+        for piece, _sentence in speech_pieces(split_sentences(answer.text)):
+            Synthesizer.shared().synthesize_sync(piece)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +193,7 @@ async def serve(args: argparse.Namespace) -> int:
         polite_interrupt=args.polite_interrupt,
         max_sessions=args.max_sessions,
         max_turn_audio_s=args.max_turn_audio_s,
+        default_silence_ms=args.default_silence_ms,
         heard_as=LOAD_TRANSCRIPT if args.load else None,
         replay=replay,
     )

@@ -109,8 +109,11 @@ class SessionConfig:
     default_turn_coverage: str | None = None
 
     @classmethod
-    def from_setup(cls, setup: dict[str, Any]) -> SessionConfig:
-        """Read a normalised (snake_case) `setup` message, refusing what the service refuses."""
+    def from_setup(cls, setup: dict[str, Any], *, default_silence_ms: int = 500) -> SessionConfig:
+        """Read a normalised (snake_case) `setup` message, refusing what the service refuses.
+
+        `default_silence_ms` ends a turn when the setup sets no `silenceDurationMs` (or 0).
+        """
         if not isinstance(setup, dict):
             raise WireError("Invalid setup: expected an object.")
         model = setup.get("model")
@@ -156,7 +159,8 @@ class SessionConfig:
             system_instruction=text_of(instruction),
             tools=tools,
             vad_disabled=bool(aad.get("disabled", False)),
-            silence_ms=_ms(aad.get("silence_duration_ms"), "silenceDurationMs", 500) or 500,
+            silence_ms=_ms(aad.get("silence_duration_ms"), "silenceDurationMs", 0)
+            or default_silence_ms,
             prefix_padding_ms=_ms(aad.get("prefix_padding_ms"), "prefixPaddingMs", 300),
             start_sensitivity=_enum(
                 aad.get("start_of_speech_sensitivity"),

@@ -80,6 +80,9 @@ class SessionOptions:
         heard_as: Load mode: every spoken turn is heard as this text, without Whisper, so its
             answer is the same each time and comes from the synthesizer's cache; None
             transcribes each turn.
+        default_silence_ms: The silence that ends a user turn when the setup does not set
+            `silenceDurationMs`; Gemini's own is about 500 ms, and so is this unless the
+            server was started with a faster one.
     """
 
     pace: float = 1.0
@@ -92,3 +95,4 @@ class SessionOptions:
     polite_interrupt: bool = False
     max_turn_audio_s: float = 120.0
     heard_as: str | None = None
+    default_silence_ms: int = 500

@@ -86,6 +86,7 @@ class Emulator:
     max_sessions: int = MAX_OPEN_SESSIONS
     max_turn_audio_s: float = 120.0
     heard_as: str | None = None
+    default_silence_ms: int = 500
     replay: Cassette | None = None
     """`--replay`: every connection is answered from this recorded session (`emulator.replay`)."""
     clock: Callable[[], float] = time.time
@@ -166,6 +167,7 @@ class Emulator:
             polite_interrupt=self.polite_interrupt,
             max_turn_audio_s=self.max_turn_audio_s,
             heard_as=self.heard_as,
+            default_silence_ms=self.default_silence_ms,
         )
 
     def _keep(self, session: LiveSession) -> None:

@@ -63,6 +63,9 @@ class BotServer:
     log: Path
     children: list[Proc] = field(default_factory=list)
     serving: bool = False
+    emulator: tuple[str, Path] | None = None
+    """The emulator's URL and CA when the bot was pointed at one (`EMULATOR_URL`); else the bot
+    started its own, which its banner names."""
 
     @property
     def base_url(self) -> str:
@@ -74,6 +77,8 @@ class BotServer:
 
     @property
     def ca(self) -> Path:
+        if self.emulator is not None:
+            return self.emulator[1]
         return self.data_dir / "emulator-certs" / "ca.pem"
 
     def output(self) -> str:
@@ -83,7 +88,9 @@ class BotServer:
         return "\n".join(self.output().splitlines()[-lines:])
 
     def emulator_url(self) -> str:
-        """The emulator's URL as the banner shows it."""
+        """The emulator's URL as the banner shows it (or as the bot was given it)."""
+        if self.emulator is not None:
+            return self.emulator[0]
         match = re.search(r"LOCAL GEMINI LIVE EMULATOR at (https://\S+)", self.output())
         if not match:
             raise HarnessError(f"no emulator URL in the banner:\n{self.tail()}")

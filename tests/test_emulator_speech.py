@@ -571,13 +571,50 @@ def test_the_paused_utterance_is_exactly_the_audio_the_turn_then_ends_with() -> 
     for i in range(0, len(stream), 640):
         for event in detector.feed(stream[i : i + 640]):
             if event.kind == "ended":
-                ended.append(event.audio)
+                ended.append(event.transcript_audio)
         paused = detector.paused_utterance()
         if paused is not None and (not early or early[-1] != paused):
             early.append(paused)
     assert len(ended) == 1
     assert early, "the utterance was complete before the turn ended"
     assert early[-1] == ended[0]
+
+
+def test_the_paused_utterance_exists_long_before_the_turn_ends() -> None:
+    """Whisper can start on it as the words end, not once the whole tail has been heard."""
+    stream = read_fixture("hello.wav") + SILENCE_1S
+    detector = TurnDetector()  # 500 ms of silence end the turn
+    first_paused = ended_at = None
+    for i in range(0, len(stream), 640):
+        if any(e.kind == "ended" for e in detector.feed(stream[i : i + 640])):
+            ended_at = i + 640
+            break
+        if first_paused is None and detector.paused_utterance() is not None:
+            first_paused = i + 640
+    assert first_paused is not None and ended_at is not None
+    assert seconds(stream[first_paused:ended_at]) >= 0.3  # of the 0.5 s of silence
+
+
+def test_what_is_transcribed_is_the_utterance_cut_a_little_after_its_last_word() -> None:
+    stream = read_fixture("what_time_tokyo.wav") + SILENCE_1S
+    (ended,) = [e for e in TurnDetector().feed(stream) if e.kind == "ended"]
+    assert ended.audio.startswith(ended.transcript_audio)
+    cut = seconds(ended.audio) - seconds(ended.transcript_audio)
+    assert 0.03 <= cut <= 0.05  # of the 200 ms tail, Whisper gets the first 160 ms
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    ["hello.wav", "multiply.wav", "remember_color.wav", "weather_paris.wav", "stop.wav"],
+)
+async def test_whisper_hears_the_same_words_in_the_shorter_tail(
+    transcriber: Transcriber, fixture: str
+) -> None:
+    (ended,) = [
+        e for e in TurnDetector().feed(read_fixture(fixture) + SILENCE_1S) if e.kind == "ended"
+    ]
+    whole = words(await transcriber.transcribe(ended.audio))
+    assert words(await transcriber.transcribe(ended.transcript_audio)) == whole
 
 
 def test_no_paused_utterance_while_quiet_or_mid_speech() -> None:

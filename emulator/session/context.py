@@ -18,10 +18,14 @@ from emulator.config import SessionConfig
 from emulator.models import LiveModel
 from emulator.registry import Registry, SessionOptions
 from emulator.session.channel import Channel
+from emulator.session.timing import TurnTiming
 from emulator.state import Conversation, ToolCallRecord, Turn
 
 EVENT_LIMIT = 256
 """Turns waiting for the model; more make the receiving wait, as a full socket buffer would."""
+
+TIMINGS_KEPT = 200
+"""Turn timings a connection remembers for its summary."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class AudioTurn:
 
     audio: bytes
     early: asyncio.Future[str] | None = None
+    timing: TurnTiming | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class TextTurn:
     """The user typed a turn (`realtimeInput.text`)."""
 
     text: str
+    timing: TurnTiming | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class Context:
         image: The last video frame, as the brain sees it.
         user_quiet: Set while the user is not speaking (by the VAD, or between
             `activityStart` and `activityEnd`).
+        timings: Where the time of each user turn's answer went, oldest first.
+        timing: The latest user turn's, which the parts stamp as the answer goes on.
     """
 
     id: str
@@ -109,6 +117,14 @@ class Context:
     prompt_tokens: int = 0
     image: ImageInfo | None = None
     user_quiet: asyncio.Event = field(default_factory=asyncio.Event)
+    timings: deque[TurnTiming] = field(default_factory=lambda: deque(maxlen=TIMINGS_KEPT))
+    timing: TurnTiming | None = None
 
     def __post_init__(self) -> None:
         self.user_quiet.set()
+
+    def answering(self, timing: TurnTiming | None) -> None:
+        """The model takes up a new user turn: its answer's steps are stamped on `timing`."""
+        if timing is not None:
+            self.timings.append(timing)
+            self.timing = timing

@@ -46,10 +46,12 @@ def admit(registry: Registry, token_name: str, setup: Any) -> tuple[AuthToken, d
     return token, apply_constraints(setup, token)
 
 
-def configure(setup: Any, api_version: str) -> tuple[SessionConfig, LiveModel]:
+def configure(
+    setup: Any, api_version: str, *, default_silence_ms: int = 500
+) -> tuple[SessionConfig, LiveModel]:
     """The connection's configuration and the model it asked for."""
     try:
-        config = SessionConfig.from_setup(setup)
+        config = SessionConfig.from_setup(setup, default_silence_ms=default_silence_ms)
     except WireError as exc:
         raise CloseSession(1007, str(exc)) from None
     model = lookup(config.model)

@@ -13,6 +13,7 @@ from emulator.session.channel import CLIENT_MESSAGES, CloseSession
 from emulator.session.context import Context, Infer, TextTurn, ToolResponses
 from emulator.session.media import Media
 from emulator.session.speaker import Speaker
+from emulator.session.timing import TurnTiming
 from emulator.wire import WireError, text_of
 
 REALTIME_FIELDS = (
@@ -123,9 +124,11 @@ class Inbound:
         if not isinstance(text, str):
             raise WireError("Invalid value for realtimeInput.text: expected a string.")
         if text.strip():
+            timing = TurnTiming("text")
+            timing.mark("turn_ended")
             if self._speaker.generating:
                 await self._speaker.interrupt()
-            await events.put(TextTurn(text.strip()))
+            await events.put(TextTurn(text.strip(), timing))
         elif not self._speaker.generating:
             await events.put(Infer())
 
@@ -153,6 +156,8 @@ class Inbound:
             await ctx.events.put(Infer(content=True))
 
     async def _tool_response(self, body: dict[str, Any]) -> None:
+        if self._ctx.timing is not None:
+            self._ctx.timing.mark("tool_response_received")
         self._ctx.frames["tool_response"] += 1
         responses = body.get("function_responses")
         if not isinstance(responses, list) or not responses:

@@ -174,6 +174,7 @@ class LiveSession:
             "first_audio_ms": self.first_audio_ms,
             "handles": list(self.handles),
             "spoken": [t.to_json() for t in self.spoken],
+            "turn_timings": [t.to_json() for t in self._parts.ctx.timings] if self._parts else [],
         }
 
     # ------------------------------------------------------------------ its life
@@ -240,7 +241,9 @@ class LiveSession:
         setup = await read_setup(self.channel, self.frames)
         if self.token_name is not None:
             self.token, setup = admit(self.registry, self.token_name, setup)
-        self.config, self.model = configure(setup, self.api_version)
+        self.config, self.model = configure(
+            setup, self.api_version, default_silence_ms=self.options.default_silence_ms
+        )
         self.conv, self.resumed_from = open_conversation(self.config, self.registry, self)
         ctx = Context(
             id=self.id,

@@ -1,10 +1,13 @@
 """Inbound media of one connection: microphone audio into turns, camera or screen frames into sight.
 
 Audio is resampled to 16 kHz and goes through the server-side VAD, which starts and ends user
-turns (or, with automatic detection disabled, `activityStart`/`activityEnd` bracket them). While
-the VAD waits out the end-of-turn silence, the utterance is already complete, so Whisper starts on
-it then; when the turn ends with exactly that audio, the early transcript is used and Whisper's
-time is taken off the response latency.
+turns (or, with automatic detection disabled, `activityStart`/`activityEnd` bracket them). Gemini
+recognizes speech as it streams, so its transcript is ready when the turn ends; Whisper cannot
+stream, so it starts as soon as the words have ended (a short tail of quiet after the last speech
+window, `emulator.speech.vad._EARLY_TAIL_MS`), while the VAD waits out the rest of the
+end-of-turn silence. When the turn ends with exactly that audio the early transcript is used, and
+Whisper's time is off the response latency; when the user speaks again first, the stale pass is
+cancelled if it has not started.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from emulator.brain import ImageInfo
 from emulator.session.channel import CloseSession
 from emulator.session.context import AudioTurn, Context
+from emulator.session.timing import TurnTiming, audio_digest
 from emulator.session.turns import Turns
 from emulator.speech import INPUT_RATE, PcmResampler, Transcriber, TurnDetector
 from emulator.wire import WireError, decode_bytes, parse_rate
@@ -58,14 +62,18 @@ class Media:
         self._manual_audio: bytearray | None = None  # the turn that activityStart began
         self._early_audio: bytes | None = None
         self._early_text: asyncio.Future[str] | None = None
+        self._early_timing: TurnTiming | None = None
+        self._speech_seen = 0  # the VAD's count of speech windows when the last chunk was taken
+        self._last_speech: tuple[str, float] | None = None  # (digest, received at) of that chunk
 
     # ------------------------------------------------------------------ audio
 
     async def audio(self, blob: dict[str, Any]) -> None:
         """One chunk of microphone audio (`audio/pcm`, any rate)."""
+        received_at = time.time()
         self._ctx.frames["audio"] += 1
         rate = parse_rate(blob.get("mime_type"))
-        pcm = decode_bytes(blob.get("data", ""))
+        wire = pcm = decode_bytes(blob.get("data", ""))
         if len(pcm) % 2:
             raise WireError("Invalid audio: 16-bit PCM needs an even number of bytes.")
         if rate != INPUT_RATE:
@@ -73,7 +81,7 @@ class Media:
                 self._resampler = PcmResampler(rate, INPUT_RATE)
                 self._resampler_rate = rate
             pcm = self._resampler.process(pcm)
-        await self._take(pcm)
+        await self._take(pcm, wire, received_at)
 
     def activity_start(self) -> None:
         """`activityStart`: the user's turn begins (automatic detection disabled)."""
@@ -87,7 +95,9 @@ class Media:
         self._manual_audio = None
         self._speech_ended()
         if audio:
-            await self._ctx.events.put(AudioTurn(audio))
+            timing = TurnTiming("audio", early_transcript=False)
+            timing.mark("turn_ended")
+            await self._ctx.events.put(AudioTurn(audio, timing=timing))
 
     async def stream_end(self) -> None:
         """`audioStreamEnd`: the microphone paused; a turn under way ends with what was heard."""
@@ -97,7 +107,7 @@ class Media:
         event = self._vad.flush()
         if event is not None and event.kind == "ended":
             self._speech_ended()
-            await self._turn_ended(event.audio)
+            await self._turn_ended(event.transcript_audio)
 
     async def _drain(self) -> None:
         """Take the audio a resampler still holds: the stream paused (or the turn ended)."""
@@ -108,8 +118,12 @@ class Media:
         if tail:
             await self._take(tail)
 
-    async def _take(self, pcm: bytes) -> None:
-        """Count 16 kHz input audio and hand it to VAD, or to the turn that activityStart began."""
+    async def _take(self, pcm: bytes, wire: bytes = b"", received_at: float = 0.0) -> None:
+        """Count 16 kHz input audio and hand it to VAD, or to the turn that activityStart began.
+
+        `wire` is the chunk as the client sent it and `received_at` when it came: kept for the
+        chunk that holds the latest speech, the start of the turn's timing.
+        """
         self.audio_in_s += len(pcm) / 2 / INPUT_RATE
         config = self._ctx.config
         if config.vad_disabled:
@@ -125,13 +139,18 @@ class Media:
                 end_sensitivity=config.end_sensitivity,
             )
         ended = False
-        for event in self._vad.feed(pcm):
+        events = self._vad.feed(pcm)
+        if self._vad.speech_windows != self._speech_seen:
+            self._speech_seen = self._vad.speech_windows
+            if wire:
+                self._last_speech = (audio_digest(wire), received_at)
+        for event in events:
             if event.kind == "started":
                 self._speech_started()
             else:
                 ended = True
                 self._speech_ended()
-                await self._turn_ended(event.audio)
+                await self._turn_ended(event.transcript_audio)
         self._check_buffered(self._vad.buffered_bytes)
         if not ended and self._ctx.options.heard_as is None:
             self._transcribe_early()
@@ -152,14 +171,26 @@ class Media:
         audio = self._vad.paused_utterance()
         if audio is None or audio == self._early_audio:
             return
+        if self._early_text is not None:
+            self._early_text.cancel()  # the user spoke again: only a pass not yet begun stops
         self._early_audio = audio
-        self._early_text = asyncio.ensure_future(Transcriber.shared().transcribe(audio))
+        self._early_timing = TurnTiming("audio", early_transcript=True)
+        self._early_timing.mark("transcribe_started")
+        self._early_text = asyncio.ensure_future(_transcribe(audio, self._early_timing))
 
     async def _turn_ended(self, audio: bytes) -> None:
         """Hand the utterance on, with its early transcript when that was of exactly this audio."""
-        early = self._early_text if audio == self._early_audio else None
-        self._early_audio, self._early_text = None, None
-        await self._ctx.events.put(AudioTurn(audio, early))
+        matches = audio == self._early_audio
+        early = self._early_text if matches else None
+        timing = (self._early_timing if matches else None) or TurnTiming(
+            "audio", early_transcript=False
+        )
+        self._early_audio, self._early_text, self._early_timing = None, None, None
+        if self._last_speech is not None:
+            timing.speech_digest, at = self._last_speech
+            timing.mark("speech_received", at)
+        timing.mark("turn_ended")
+        await self._ctx.events.put(AudioTurn(audio, early, timing))
 
     def _speech_started(self) -> None:
         if not self.user_speaking:
@@ -196,3 +227,10 @@ class Media:
                 "during_speech": self.user_speaking,
             }
         )
+
+
+async def _transcribe(audio: bytes, timing: TurnTiming) -> str:
+    """Whisper on one utterance, the moment its transcript is ready stamped on the turn's timing."""
+    text = await Transcriber.shared().transcribe(audio)
+    timing.mark("transcribed")
+    return text

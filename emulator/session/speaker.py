@@ -3,6 +3,10 @@
 A client learns that the model is talking from the audio arriving, so audio goes out at real time
 (times `pace`) in 100 ms chunks, at most `lead_s` ahead; "the model is talking" then lasts as long
 as its audio, which is what barge-in and turn-taking in the client are built around.
+
+What a listener waits for is the first sound, so the start of an answer is made short: its first
+clause is synthesized alone (`split_first_clause`), Piper's quiet lead-in is cut from it, and its
+first chunk is a small one (`FIRST_CHUNK_MS`), sent the moment it exists.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.session.context import Context
+from emulator.session.timing import TurnTiming, audio_digest
 from emulator.speech import OUTPUT_RATE, Synthesizer, split_sentences
+from emulator.speech.audio import lead_in_ms, trim_lead_in
+from emulator.speech.sentences import split_first_clause
 from emulator.state import ToolCallRecord
 from emulator.wire import encode_bytes
 
@@ -24,7 +31,40 @@ CHUNK_MS = 100
 AUDIO_TOKENS_PER_S = 25
 """Response tokens counted per second of output audio, as the service counts them."""
 
+FIRST_CHUNK_MS = 40
+"""Audio in an answer's first message: small, so it is on its way as soon as it exists (a 100 ms
+chunk takes aiohttp's compression off to a thread), and the client has sound sooner."""
+
+LEAD_IN_KEPT_MS = 10
+"""Quiet left before the first sound of an answer (Piper's own lead-in is 0-80 ms)."""
+
 _CHUNK_BYTES = OUTPUT_RATE * 2 * CHUNK_MS // 1000
+_FIRST_CHUNK_BYTES = OUTPUT_RATE * 2 * FIRST_CHUNK_MS // 1000
+
+
+def speech_pieces(sentences: list[str]) -> list[tuple[str, str]]:
+    """What is synthesized, one piece at a time, each with the sentence it begins ("" for none):
+    the first sentence cut after its first clause, then the other sentences whole.
+
+    A sentence joins what the model said (its history) when its first piece starts, so a turn
+    cut short holds the sentences that had started, as before the first was cut in two.
+    """
+    if not sentences:
+        return []
+    head, *rest = split_first_clause(sentences[0])
+    return [(head, sentences[0]), *((p, "") for p in rest), *((s, s) for s in sentences[1:])]
+
+
+def chunk_bounds(size: int, *, first: bool) -> list[tuple[int, int]]:
+    """The chunks of `size` bytes of audio: `FIRST_CHUNK_MS` first when it begins an answer, then
+    `CHUNK_MS` each."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    if first and size > 0:
+        bounds.append((0, min(size, _FIRST_CHUNK_BYTES)))
+        start = bounds[0][1]
+    bounds += [(i, min(size, i + _CHUNK_BYTES)) for i in range(start, size, _CHUNK_BYTES)]
+    return bounds
 
 
 @dataclass
@@ -34,6 +74,7 @@ class _Said:
     sentences: list[str] = field(default_factory=list)
     audio_s: float = 0.0
     started: float | None = None  # monotonic time of the first audio chunk
+    timing: TurnTiming | None = None  # the user turn being answered, stamped as it goes
 
     @property
     def text(self) -> str:
@@ -69,7 +110,10 @@ class Speaker:
             complete: End the turn with `turnComplete`; False while the calls hold the model.
         """
         await self.wait()
-        self._task = self._ctx.channel.spawn(self._speak(text, calls or [], complete), "speak")
+        timing = self._ctx.timing
+        self._task = self._ctx.channel.spawn(
+            self._speak(text, calls or [], complete, timing), "speak"
+        )
 
     async def wait(self) -> None:
         """Wait until the turn being sent, if any, has been sent or stopped."""
@@ -119,8 +163,14 @@ class Speaker:
 
     # ------------------------------------------------------------------ one model turn
 
-    async def _speak(self, text: str, calls: list[ToolCallRecord], complete: bool) -> None:
-        said = _Said()
+    async def _speak(
+        self,
+        text: str,
+        calls: list[ToolCallRecord],
+        complete: bool,
+        timing: TurnTiming | None = None,
+    ) -> None:
+        said = _Said(timing=timing)
         try:
             if self._ctx.first_audio_ms:
                 await asyncio.sleep(self._ctx.first_audio_ms / 1000)
@@ -130,6 +180,8 @@ class Speaker:
             else:
                 await self._say_aloud(sentences, said)
             if calls:
+                if timing is not None:
+                    timing.mark("tool_call_sent")
                 await self._send_calls(calls)
                 if not complete:
                     self._record(said)
@@ -149,33 +201,46 @@ class Speaker:
             said.sentences.append(sentence)
 
     async def _say_aloud(self, sentences: list[str], said: _Said) -> None:
-        """AUDIO modality: each sentence synthesized, then streamed in paced chunks."""
-        if not sentences:
+        """AUDIO modality: each piece synthesized, then streamed in paced chunks."""
+        pieces = speech_pieces(sentences)
+        if not pieces:
             return
-        # The next sentence is synthesized while this one streams, so a slow sentence does not
+        # The next piece is synthesized while this one streams, so a slow sentence does not
         # leave a silent gap between two (the client holds only ~`lead_s` of audio).
         synth = Synthesizer.shared()
+        timing = said.timing
+        if timing is not None:
+            timing.mark("synthesis_started")
         pending: asyncio.Future[bytes] | None = asyncio.ensure_future(
-            synth.synthesize(sentences[0])
+            synth.synthesize(pieces[0][0])
         )
         try:
-            for index, sentence in enumerate(sentences):
+            for index, (piece, begins) in enumerate(pieces):
                 assert pending is not None
                 pcm = await pending
+                if timing is not None:
+                    timing.mark("synthesized")
                 following = index + 1
                 pending = (
-                    asyncio.ensure_future(synth.synthesize(sentences[following]))
-                    if following < len(sentences)
+                    asyncio.ensure_future(synth.synthesize(pieces[following][0]))
+                    if following < len(pieces)
                     else None
                 )
-                await self._stream(sentence, pcm, said)
+                if said.audio_s == 0:
+                    pcm = trim_lead_in(pcm, LEAD_IN_KEPT_MS)
+                await self._stream(piece, pcm, said, begins=begins)
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
 
-    async def _stream(self, sentence: str, pcm: bytes, said: _Said) -> None:
-        for i in range(0, len(pcm), _CHUNK_BYTES):
-            chunk = pcm[i : i + _CHUNK_BYTES]
+    async def _stream(
+        self, piece: str, pcm: bytes, said: _Said, *, begins: str | None = None
+    ) -> None:
+        """Send one piece's audio: its first chunk at once, the rest paced. `begins`: the
+        sentence this piece begins, which joins what was said ("" for none; the piece itself
+        when not given)."""
+        for i, end in chunk_bounds(len(pcm), first=said.audio_s == 0):
+            chunk = pcm[i:end]
             if said.started is None:
                 said.started = time.monotonic()
             await self._pace(said.started, said.audio_s)
@@ -183,9 +248,16 @@ class Speaker:
             content: dict[str, Any] = {"model_turn": {"parts": [{"inline_data": blob}]}}
             if i == 0:
                 if self._ctx.config.output_transcription:
-                    # split_sentences keeps the space between sentences on each piece.
-                    content["output_transcription"] = {"text": sentence}
-                said.sentences.append(sentence)
+                    # The pieces keep the spaces between them, so they join into the text said.
+                    content["output_transcription"] = {"text": piece}
+                sentence = piece if begins is None else begins
+                if sentence:
+                    said.sentences.append(sentence)
+            timing = said.timing
+            if timing is not None and not timing.has("first_audio_sent"):
+                timing.mark("first_audio_sent")
+                timing.first_audio_digest = audio_digest(chunk)
+                timing.lead_in_ms = lead_in_ms(chunk)
             await self._ctx.channel.send({"server_content": content})
             said.audio_s += len(chunk) / 2 / OUTPUT_RATE
 

@@ -53,7 +53,8 @@ class Turns:
         match event:
             case AudioTurn() as turn:
                 await self._audio_turn(turn)
-            case TextTurn(text=text):
+            case TextTurn(text=text, timing=timing):
+                self._ctx.answering(timing)
                 await self._user_turn(text, "text")
             case Infer(content=content):
                 await self._infer(content)
@@ -75,14 +76,20 @@ class Turns:
             self._ctx.channel.spawn(self._speaker.interrupt(cancel_calls=pending), "barge-in")
 
     async def _audio_turn(self, turn: AudioTurn) -> None:
+        timing = turn.timing
         if self._ctx.options.heard_as is not None:
             text = self._ctx.options.heard_as
         elif turn.early is not None:
             text = await turn.early
         else:
+            if timing is not None:
+                timing.mark("transcribe_started")
             text = await Transcriber.shared().transcribe(turn.audio)
+            if timing is not None:
+                timing.mark("transcribed")
         if not text:
             return
+        self._ctx.answering(timing)
         if self._ctx.config.input_transcription:
             words = text.split(" ")
             step = max(1, (len(words) + 2) // 3)
@@ -133,6 +140,8 @@ class Turns:
         scenario = ctx.options.scenario
         rule = scenario.first_rule(text, ctx.conv.scenario_uses) if scenario else None
         if rule is not None:
+            if ctx.timing is not None:
+                ctx.timing.mark("decided")
             await self._controls.run(rule.steps)
             return
         # The brain says a preamble only for calls that let the model talk on, so it sees each
@@ -148,6 +157,8 @@ class Turns:
             system_instruction=ctx.config.system_instruction,
             image=ctx.image,
         )
+        if ctx.timing is not None:
+            ctx.timing.mark("decided")
         if isinstance(decision, brain.Say):
             await self._speaker.start(decision.text)
         else:

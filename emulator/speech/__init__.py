@@ -10,7 +10,9 @@ does with audio has to happen locally and on CPU, one module each:
 * `vad`: :class:`TurnDetector` is the server-side VAD of one session: it finds where the user
   starts and stops talking, with the Silero model of `silero` (run through onnxruntime).
 * `sentences`: :func:`split_sentences` cuts a reply into sentences so audio can stream sentence
-  by sentence; `audio` holds the rates and the resamplers; `worker` the one-thread model base.
+  by sentence, and :func:`split_first_clause` the first of them after its first clause, so the
+  answer starts sooner; `audio` holds the rates, the resamplers and the lead-in trim; `worker`
+  the one-thread model base.
 
 Importing this package is cheap: models are loaded on first use or by ``warm_up()``, and nothing
 here ever downloads anything.

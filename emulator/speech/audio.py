@@ -109,3 +109,41 @@ class PcmResampler:
         samples = np.frombuffer(data[:usable], dtype="<i2")
         out = self._stream.resample_chunk(samples, last=last)
         return np.asarray(out, dtype="<i2").tobytes()
+
+
+AUDIBLE_RMS = 0.01
+"""RMS (full scale 1.0) from which output audio counts as sound, about -40 dBFS: the level at
+which a listener (or a page's analyser) hears an answer begin."""
+
+_LEAD_WINDOW = OUTPUT_RATE // 100  # 10 ms at 24 kHz
+
+
+def _quiet_windows(pcm: bytes) -> tuple[int, int]:
+    """How many whole 10 ms windows of 24 kHz `pcm` come before the first audible one, of how
+    many there are."""
+    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
+    windows = len(samples) // _LEAD_WINDOW
+    if windows == 0:
+        return 0, 0
+    frames = samples[: windows * _LEAD_WINDOW].reshape(windows, _LEAD_WINDOW) / 32768.0
+    loud = np.flatnonzero(np.sqrt((frames**2).mean(axis=1)) > AUDIBLE_RMS)
+    return (int(loud[0]) if len(loud) else windows), windows
+
+
+def lead_in_ms(pcm: bytes) -> float:
+    """Milliseconds of quiet at the start of 24 kHz PCM16, in 10 ms windows (all of it when
+    nothing in it is audible)."""
+    return _quiet_windows(pcm)[0] * 10.0
+
+
+def trim_lead_in(pcm: bytes, keep_ms: int = 10) -> bytes:
+    """24 kHz PCM16 without its quiet start, but for the last `keep_ms` of it (rounded to 10 ms).
+
+    Piper begins every rendering with a breath of quiet (0-80 ms); at the start of an answer that
+    is time a listener waits for nothing. Audio with nothing audible in it is returned whole.
+    """
+    quiet, windows = _quiet_windows(pcm)
+    drop = quiet - max(0, keep_ms) // 10
+    if drop <= 0 or quiet >= windows:
+        return pcm
+    return pcm[drop * _LEAD_WINDOW * BYTES_PER_SAMPLE :]

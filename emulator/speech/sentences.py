@@ -45,3 +45,45 @@ def split_sentences(text: str) -> list[str]:
     # final piece is never empty.
     pieces.append(stripped[start:])
     return pieces
+
+
+# A clause ends at a comma, semicolon or colon followed by whitespace ("1,000" and "10:30" stay
+# whole), before a spaced dash or an opening parenthesis. Group 1 is what the first piece keeps.
+_CLAUSE_END = re.compile(r"([,;:]\s+|\s+(?=[—–-]\s)|\s+(?=\())")
+_DASH_AFTER = re.compile(r"[—–-]\s+")
+
+
+def split_first_clause(sentence: str) -> list[str]:
+    """Cut a sentence after its first clause, so speech can begin before the whole is rendered.
+
+    Piper renders a sentence at a time, in time that grows with its length; the first clause of
+    an answer's first sentence ("Yes, ...", "The time in Tokyo (...) is ...") is ready sooner,
+    and the rest is rendered while it plays, as a streaming model speaks before its sentence is
+    done. The cut falls after the first ``,``, ``;`` or ``:`` that is followed by whitespace,
+    after a spaced dash (``—``, ``–`` or ``-``), or before an opening parenthesis; the
+    whitespace stays at the end of the first piece, so::
+
+        "".join(split_first_clause(s)) == s
+
+    Args:
+        sentence: One sentence, normally the first item of :func:`split_sentences`.
+
+    Returns:
+        ``[clause, rest]``, both with words in them, or ``[sentence]`` when it has no clause
+        boundary with words on both sides (and ``[]`` for an empty sentence).
+    """
+    if not sentence:
+        return []
+    for match in _CLAUSE_END.finditer(sentence):
+        cut = match.end()
+        dash = _DASH_AFTER.match(sentence, cut)
+        if dash is not None:
+            cut = dash.end()  # the dash ends the first clause: "Well — " | "that's odd."
+        head, rest = sentence[:cut], sentence[cut:]
+        if _has_word(head) and _has_word(rest):
+            return [head, rest]
+    return [sentence]
+
+
+def _has_word(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)

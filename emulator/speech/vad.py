@@ -47,8 +47,16 @@ going through soft, trailing speech. It never exceeds the start threshold, so a 
 starts speech also continues it."""
 
 _END_TAIL_MS = 200
-"""Silence kept after the last speech window in an "ended" utterance: enough for Whisper to see
-the word end cleanly, without handing it the whole ``silence_ms`` of nothing."""
+"""Silence kept after the last speech window in an "ended" utterance: the word's end, and a
+little quiet, without the whole ``silence_ms`` of nothing."""
+
+_EARLY_TAIL_MS = 160
+"""Quiet after the last speech window that Whisper is given, and waits for: enough to hear the
+last word end (on every speech fixture the transcript is word for word the one with
+``_END_TAIL_MS``, down to 96 ms; at 64 ms it is not), and longer than most pauses between words,
+which would start a pass that more speech then makes useless. It is short so Whisper starts while
+the VAD waits out the rest of ``silence_ms``, and the transcript is ready when the turn ends, as a
+streaming recognizer's is."""
 
 # Silero's recurrent state drifts during long non-speech and then under-reports the speech that
 # follows. Pipecat's SileroVADAnalyzer resets it every ~2 s of audio, but only during clear
@@ -65,12 +73,16 @@ class SpeechEvent:
     Attributes:
         kind: ``"started"`` when speech begins, ``"ended"`` when the turn is over.
         audio: For ``"ended"``, the whole utterance as 16 kHz PCM16, from ``prefix_padding_ms``
-            before speech began up to a short tail after it stopped: exactly what to hand to
-            the transcriber. Empty for ``"started"``.
+            before speech began up to a short tail after it stopped. Empty for ``"started"``.
+        transcript_audio: For ``"ended"``, what to hand to the transcriber: the same utterance
+            cut ``_EARLY_TAIL_MS`` after its last speech, exactly what
+            :meth:`TurnDetector.paused_utterance` gave while the silence was waited out (all of
+            ``audio`` when a flush ended the turn). Empty for ``"started"``.
     """
 
     kind: Literal["started", "ended"]
     audio: bytes = b""
+    transcript_audio: bytes = b""
 
 
 class _State(Enum):
@@ -148,8 +160,12 @@ class TurnDetector:
         self._min_speech_windows = max(1, math.ceil(min_speech_ms / _WINDOW_MS))
         self._prefix_bytes = round(prefix_padding_ms * INPUT_RATE / 1000) * BYTES_PER_SAMPLE
         self._tail_bytes = round(_END_TAIL_MS * INPUT_RATE / 1000) * BYTES_PER_SAMPLE
+        self._early_bytes = round(_EARLY_TAIL_MS * INPUT_RATE / 1000) * BYTES_PER_SAMPLE
 
         self._model = SileroModel()
+        self.speech_windows = 0
+        """Windows heard as speech since the detector was made: when it changes, the chunk just
+        fed holds the latest speech (where a turn's timing starts)."""
         self._reset()
 
     def _reset(self) -> None:
@@ -231,12 +247,14 @@ class TurnDetector:
         if confidence >= self.end_threshold:
             self._quiet_run = 0
             self._last_speech_end = len(self._utterance)
+            self.speech_windows += 1
             return None
         self._quiet_run += 1
         if self._quiet_run < self._silence_windows:
             return None
         end = min(len(self._utterance), self._last_speech_end + self._tail_bytes)
         audio = bytes(self._utterance[:end])
+        heard = bytes(self._utterance[: self._last_speech_end + self._early_bytes])
         # The silence after the turn is the quiet before the next one, minus what was returned.
         self._prefix = bytearray()
         self._push_prefix(bytes(self._utterance[end:]))
@@ -246,7 +264,7 @@ class TurnDetector:
         logger.debug(
             f"VAD: speech ended ({len(audio) / (BYTES_PER_SAMPLE * INPUT_RATE):.2f}s utterance)"
         )
-        return SpeechEvent("ended", audio)
+        return SpeechEvent("ended", audio, heard)
 
     def _maybe_start(self) -> SpeechEvent | None:
         """Confirm the candidate as speech once it has lasted ``min_speech_ms``."""
@@ -254,6 +272,7 @@ class TurnDetector:
             return None
         self._utterance = self._prefix + self._candidate
         self._last_speech_end = len(self._utterance)
+        self.speech_windows += self._candidate_windows
         self._prefix = bytearray()
         self._candidate = bytearray()
         self._candidate_windows = 0
@@ -282,15 +301,16 @@ class TurnDetector:
             self._windows_since_reset = 0
 
     def paused_utterance(self) -> bytes | None:
-        """The turn's audio as it will end if the speaker stays quiet, once that audio is complete.
+        """What the turn will be transcribed as if the speaker stays quiet, as soon as it exists.
 
-        While the detector waits out `silence_ms`, the utterance it will return already exists
-        (speech plus a short tail); a caller can start transcribing it then and use the result if
-        the turn does end with exactly this audio. None when not speaking or too early.
+        ``_EARLY_TAIL_MS`` after the last speech window, the "ended" event's ``transcript_audio``
+        already exists, though the detector waits out the rest of ``silence_ms`` before it ends
+        the turn; a caller can start transcribing then and use the result if the turn does end
+        with exactly this audio. None when not speaking or too early.
         """
         if self._state is not _State.SPEAKING:
             return None
-        end = self._last_speech_end + self._tail_bytes
+        end = self._last_speech_end + self._early_bytes
         if len(self._utterance) < end or self._quiet_run == 0:
             return None
         return bytes(self._utterance[:end])
@@ -307,7 +327,7 @@ class TurnDetector:
         event: SpeechEvent | None = None
         if self._state is _State.SPEAKING:
             self._utterance += self._pending[: len(self._pending) // 2 * 2]
-            event = SpeechEvent("ended", bytes(self._utterance))
+            event = SpeechEvent("ended", bytes(self._utterance), bytes(self._utterance))
             logger.debug(
                 f"VAD: stream ended during speech"
                 f" ({len(event.audio) / (BYTES_PER_SAMPLE * INPUT_RATE):.2f}s)"

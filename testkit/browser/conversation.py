@@ -112,6 +112,7 @@ def converse(
     after_ready: Callable[[PageSession], None] | None = None,
     turn_timeout: float = 40.0,
     transcript_timeout: float = 15.0,
+    transcript_appear_timeout: float = 3.0,
 ) -> Conversation:
     """Open the page, let the microphone script play, and measure every question and answer.
 
@@ -151,7 +152,7 @@ def converse(
             )
         # The page is closed: the bot ends the session and writes its transcript's last line.
         conv.transcript_id = wait_for_ended_transcript(
-            server.transcripts, before, transcript_timeout
+            server.transcripts, before, transcript_timeout, appear_timeout=transcript_appear_timeout
         )
         with contextlib.suppress(httpx.HTTPError):
             conv.emulator_sessions = control.sessions(since=started_at - 1)

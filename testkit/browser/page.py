@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from testkit.browser.media import Clip, MicScript
-from testkit.browser.probe import PROBE_JS, SNAPSHOT_JS, Probe, Run, ToolRow
+from testkit.browser.probe import AUDIO_STATS_JS, PROBE_JS, SNAPSHOT_JS, Probe, Run, ToolRow
 from testkit.processes import HarnessError, Proc, descendants, kill_leftovers, record
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -153,6 +153,11 @@ class PageSession:
     def snapshot(self) -> dict[str, Any]:
         """What the page shows: transcript and tool rows, state, and the `__agent` hook."""
         result: dict[str, Any] = self.page.evaluate(SNAPSHOT_JS)
+        return result
+
+    def audio_stats(self) -> dict[str, float] | None:
+        """The receiver's statistics of the bot's audio now (`AUDIO_STATS_JS`), if there are any."""
+        result: dict[str, float] | None = self.page.evaluate(AUDIO_STATS_JS)
         return result
 
     # ---- the script's timeline in the page

@@ -19,8 +19,17 @@ from testkit.loudness import SILENCE_RMS
 
 PROBE_JS = """
 (() => {
-  const probe = {samples: [], events: [], states: [], banner: [], agentStates: [], tools: []};
+  const probe = {samples: [], events: [], states: [], banner: [], agentStates: [], tools: [],
+                 pcs: []};
   window.__probe = probe;
+  try {  // keep each peer connection the page makes, for its receiver's statistics
+    const Native = window.RTCPeerConnection;
+    if (Native) {
+      window.RTCPeerConnection = class extends Native {
+        constructor(...args) { super(...args); probe.pcs.push(this); }
+      };
+    }
+  } catch (e) { /* the page works without it; only the statistics are lost */ }
   let seenEvents = 0;
   let agentState = null;
   setInterval(() => {
@@ -75,6 +84,26 @@ PROBE_JS = """
   });
 })();
 """
+
+AUDIO_STATS_JS = """
+async () => {
+  const pc = window.__probe && window.__probe.pcs[window.__probe.pcs.length - 1];
+  if (!pc) return null;
+  const out = {};
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "audio") {
+      out.jitterBufferDelay = r.jitterBufferDelay;
+      out.jitterBufferEmittedCount = r.jitterBufferEmittedCount;
+      out.jitterBufferTargetDelay = r.jitterBufferTargetDelay;
+      out.jitterBufferMinimumDelay = r.jitterBufferMinimumDelay;
+    }
+  });
+  return out;
+}
+"""
+"""The bot's audio as the page's receiver has it: the jitter buffer's cumulative delay (seconds,
+summed over every sample it emitted) and count, which two readings turn into the average time a
+sample of the bot's voice waited there between them."""
 
 SNAPSHOT_JS = """
 () => {
