@@ -383,11 +383,15 @@ async def connect(fleet: Fleet, conversation: str, within: float = 60.0) -> WebR
 
 async def ask(client: WebRTCClient, speech: Path | bytes, answer: re.Pattern[str]) -> float:
     """Say a question; wait for an answer matching `answer`, then for the bot to be quiet.
-    Returns when the bot's first audio after the question arrived (monotonic)."""
-    ended = await client.say(speech)
-    first = await client.wait_for_bot_audio(after=ended, timeout=TURN_TIMEOUT)
+    Returns when the bot's first audio after the question arrived (monotonic).
+
+    The answer may begin before the recording's trailing silence has all been sent (the
+    emulator ends the turn 500 ms into it), so it is looked for from when the question began."""
+    began = time.monotonic()
+    await client.say(speech)
+    first = await client.wait_for_bot_audio(after=began, timeout=TURN_TIMEOUT)
     await client.wait_for(
-        lambda m: m.at >= ended and m.type == "bot-transcription" and answer.search(m.text),
+        lambda m: m.at >= began and m.type == "bot-transcription" and answer.search(m.text),
         TURN_TIMEOUT,
     )
     await client.wait_for_bot_quiet(quiet_for=0.8, timeout=TURN_TIMEOUT)

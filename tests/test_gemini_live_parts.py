@@ -267,9 +267,11 @@ async def test_the_rest_of_an_answer_cut_off_in_the_pipeline_is_dropped_until_it
 ):
     turns = TurnState(clock=FakeClock())
     messages, service = reading(turns)
+    await messages.handle(said("Once upon a time"))
     turns.bot_started()
     turns.interrupted_here()  # a local VAD heard the user while the model was still answering
     assert turns.cut_off and not turns.bot_responding
+    service.messages.clear()
 
     await messages.handle(
         said(
@@ -306,6 +308,36 @@ async def test_the_models_own_interrupted_ends_what_is_dropped_too() -> None:
     await messages.handle(said("Okay."))
     assert service.messages[-1].server_content is not None
     assert service.messages[-1].server_content.model_turn is not None
+
+
+async def test_an_interruption_after_the_models_turn_ended_does_not_cut_off_the_next_answer() -> (
+    None
+):
+    turns = TurnState(clock=FakeClock())
+    messages, service = reading(turns)
+    await messages.handle(said("Checkpoint 3."))
+    turns.bot_started()
+    await messages.handle(ended(turn_complete=True))  # Pipecat may hold the turn open a while
+    turns.interrupted_here()  # the next question interrupts what Pipecat still holds
+    assert not turns.cut_off
+    await messages.handle(said("Checkpoint 4."))
+    content = service.messages[-1].server_content
+    assert content is not None and content.model_turn is not None, "the next answer is kept"
+
+
+async def test_the_echo_of_the_models_own_interrupted_does_not_cut_off_the_next_answer() -> None:
+    turns = TurnState(clock=FakeClock())
+    messages, service = reading(turns)
+    await messages.handle(said("Once upon a time"))
+    turns.bot_started()
+    await messages.handle(ended(interrupted=True))  # the model heard the user and stopped
+    await messages.handle(said("Okay."))  # its next answer begins
+    turns.bot_started()
+    turns.interrupted_here()  # Pipecat's broadcast of that interrupted, back down the pipeline
+    assert not turns.cut_off
+    await messages.handle(said("What would you like instead?"))
+    content = service.messages[-1].server_content
+    assert content is not None and content.model_turn is not None, "the answer is kept"
 
 
 async def test_an_interruption_between_answers_drops_nothing() -> None:

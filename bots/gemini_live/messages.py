@@ -65,6 +65,8 @@ class ServerMessages:
         if says and self.turns.cut_off:
             self.turns.output_dropped()
             message = without_output(message)
+        elif says:
+            self.turns.model_says()
         await self.service._handle_server_message(message)
         update = message.session_resumption_update
         if update is not None and update.resumable and update.new_handle:
@@ -81,6 +83,7 @@ class ServerMessages:
             self.supervisor.turn_completed()
             self.turns.reply_started()
         if content.interrupted:
+            self.turns.model_interrupted()
             self.turns.reply_started()
             # Pipecat broadcasts the interruption away from the service, so its own cleanup
             # (the bot is no longer responding) never runs, and the interrupted answer gets no

@@ -330,7 +330,7 @@ class GeminiLiveStage(GeminiLiveLLMService):
 
     async def _socket_opened(self, socket: AsyncSession, *, resumed: bool, first: bool) -> None:
         self._socket_resumed = resumed
-        self._turns.model_turn_ended()  # no answer in progress carries over to a new socket
+        self._turns.socket_opened()  # no answer in progress carries over to a new socket
         await self._traced_setup(socket, resumed=resumed)
         if not resumed and not first:
             self._calls.new_session()  # the calls of the previous session cannot be answered

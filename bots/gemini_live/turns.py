@@ -33,6 +33,8 @@ class TurnState:
         self._awaiting_reply_since: float | None = None
         self._cut_off = False
         self._dropped = 0
+        self._model_sending = False  # the model's words or audio came, and no turn end yet
+        self._echoes = 0  # interruptions Pipecat broadcast for the model's own `interrupted`
 
     @property
     def bot_responding(self) -> bool:
@@ -71,8 +73,24 @@ class TurnState:
         until its own VAD sends `interrupted`, or to its `turnComplete`; played, the rest would
         start a new answer from the middle of the old one.
         """
-        self._cut_off = self._cut_off or self._bot_responding
+        # Only an answer the model is still sending is cut off: once its turnComplete came (Pipecat
+        # may still hold the turn open), nothing more of it will come, and the next answer's
+        # words must not be taken for its rest. Nor is one cut off by the echo of the model's
+        # own `interrupted`: Pipecat broadcasts it upstream too, and the worker sends it down
+        # the pipeline again, to reach the stage after the next answer may have begun.
+        if self._echoes:
+            self._echoes -= 1
+        else:
+            self._cut_off = self._cut_off or (self._bot_responding and self._model_sending)
         self._bot_responding = False
+
+    def model_interrupted(self) -> None:
+        """The model's own `interrupted` came; its broadcast will come back as an interruption."""
+        self._echoes = min(self._echoes + 1, 8)
+
+    def model_says(self) -> None:
+        """Words or audio of the model's answer came."""
+        self._model_sending = True
 
     def output_dropped(self) -> None:
         """The words and audio of one message were dropped: they belong to a cut-off answer."""
@@ -81,6 +99,12 @@ class TurnState:
     def model_turn_ended(self) -> None:
         """The model's `interrupted` or `turnComplete` came: what it sends next is new."""
         self._cut_off = False
+        self._model_sending = False
+
+    def socket_opened(self) -> None:
+        """A new connection: nothing of an earlier answer, or of its echoes, carries over."""
+        self.model_turn_ended()
+        self._echoes = 0
 
     def input_sent(self) -> None:
         """User input, or a blocking tool's result, went out: a reply is due."""
