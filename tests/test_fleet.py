@@ -273,9 +273,14 @@ def test_a_killed_replica_costs_no_request_and_a_crashed_one_comes_back_by_itsel
     fleet.start("bot-1")
     fleet.wait_in_rotation(set(REPLICAS))
     note(request, "killed_back_s", time.monotonic() - started, "bot-1 started, back in rotation")
-    # A process that dies by itself: Docker restarts the container, HAProxy finds it again.
+    # A process that dies by itself: Docker restarts the container, HAProxy finds it again. A
+    # request HAProxy had already put on a kept-alive connection to bot-2 at the instant of the
+    # crash gets an empty answer, a 502 (only connection failures are retried, so a POST is never
+    # sent twice); from HAProxy's noticing on, no request fails.
     before = fleet.address("bot-2")
+    downs = fleet.haproxy_events("bot-2", "DOWN")
     count = fleet.crash("bot-2")
+    fleet.wait_haproxy_event("bot-2", "DOWN", downs)
     answers = fleet.sample(6)
     assert [status for status, _ in answers] == [200] * 6, answers
     started = time.monotonic()
