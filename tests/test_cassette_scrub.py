@@ -12,11 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cassettes import CassetteWriter, Scrubber, read_cassette
+from testkit.fake_keys import fake_google_key
 
 pytestmark = pytest.mark.unit
 
-KEY = "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW"
-OTHER_KEY = "AIzaSyZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ0"
+KEY = fake_google_key()
+OTHER_KEY = fake_google_key()
 TOKEN = "auth_tokens/abc123-def_456"
 SECRETS = (KEY, OTHER_KEY, TOKEN)
 

@@ -20,10 +20,11 @@ from pipecat.services.llm_service import FunctionCallParams
 
 from bottest import LiveBot, ReplayMismatch
 from cassettes import read_cassette
+from testkit.fake_keys import fake_google_key
 
 pytestmark = pytest.mark.emulator
 
-KEY = "AIzaSyD-recorded-key-0123456789abcdefghij"
+KEY = fake_google_key()
 """A key of the real shape: it reaches the emulator in the request, and must not the cassette."""
 CHANGED = {"rules": [{"when": ".", "do": [{"say": "I have changed my mind about everything."}]}]}
 """The emulator, changed: its own answer to every turn would now be this."""
