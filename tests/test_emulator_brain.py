@@ -12,7 +12,16 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from brain_kit import american_words
+from brain_kit import (
+    BOT_TOOLS,
+    FORGET_NOTES,
+    GET_CURRENT_TIME,
+    GET_WEATHER,
+    RECALL_NOTES,
+    REMEMBER_NOTE,
+    american_words,
+    schema,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from num2words import num2words
@@ -40,51 +49,6 @@ from emulator.brain import (
 )
 
 pytestmark = pytest.mark.unit
-
-
-def schema(required: list[str], **properties: str) -> dict[str, Any]:
-    """A JSON schema with string-typed (or otherwise typed) properties."""
-    return {
-        "type": "object",
-        "properties": {name: {"type": kind} for name, kind in properties.items()},
-        "required": required,
-    }
-
-
-# The tools the bot declares (see bots/tools), as the emulator receives them.
-GET_CURRENT_TIME = ToolDecl(
-    "get_current_time",
-    "Get the current local time, date and weekday in a city or time zone.",
-    schema(["place"], place="string"),
-)
-CALCULATE = ToolDecl(
-    "calculate",
-    "Calculate the exact result of an arithmetic expression.",
-    schema(["expression"], expression="string"),
-)
-REMEMBER_NOTE = ToolDecl(
-    "remember_note",
-    "Save a note for the user so it can be recalled in later conversations.",
-    schema(["text"], text="string"),
-    non_blocking=True,
-)
-RECALL_NOTES = ToolDecl(
-    "recall_notes",
-    "Look up notes the user asked you to remember earlier.",
-    schema([], query="string"),
-)
-FORGET_NOTES = ToolDecl(
-    "forget_notes",
-    "Delete notes the user no longer wants you to remember.",
-    schema([], query="string"),
-)
-BOT_TOOLS = [GET_CURRENT_TIME, CALCULATE, REMEMBER_NOTE, RECALL_NOTES, FORGET_NOTES]
-
-GET_WEATHER = ToolDecl(
-    "get_weather",
-    "Get the current weather for a city.",
-    {"type": "OBJECT", "properties": {"city": {"type": "STRING"}}, "required": ["city"]},
-)
 
 
 def calls_of(action: Any) -> list[tuple[str, dict[str, Any]]]:
