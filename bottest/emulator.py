@@ -24,6 +24,10 @@ FAST_PACE = 0.0
 class ControlError(RuntimeError):
     """The emulator refused a control request; the message is its own."""
 
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 @dataclass
 class LiveEmulator:
@@ -56,7 +60,9 @@ class LiveEmulator:
             answer = None
         if response.status_code != 200:
             message = (answer or {}).get("error", {}).get("message") if answer else response.text
-            raise ControlError(f"{method} {path}: {response.status_code} {message}")
+            raise ControlError(
+                f"{method} {path}: {response.status_code} {message}", response.status_code
+            )
         return answer
 
     async def sessions(self) -> list[dict[str, Any]]:
@@ -69,7 +75,7 @@ class LiveEmulator:
         try:
             return dict(await self.request("GET", f"/emulator/sessions/{ident}"))
         except ControlError as exc:
-            if " 404 " in str(exc):
+            if exc.status == 404:
                 return None
             raise
 

@@ -24,9 +24,8 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMAssistantAggregator,
 )
 
-from bottest.events import Conversation, Event
+from bottest.events import Conversation
 from processors.frames import SessionEventFrame, ToolCallEventFrame
-from transcripts.recorder import without_typed
 
 
 class ConversationObserver(BaseObserver):
@@ -38,19 +37,12 @@ class ConversationObserver(BaseObserver):
         self.replies = 0
         self.errors = 0
         self._seen: deque[tuple[str, str]] = deque(maxlen=256)
-        self._results: dict[str, Event] = {}
-        self._typed: deque[str] = deque(maxlen=32)
 
     # ------------------------------------------------------------------ hooks
 
     def attach(self, assistant: LLMAssistantAggregator) -> None:
         """Record the bot's turns as the assistant aggregator commits them."""
         assistant.add_event_handler("on_assistant_turn_stopped", self._on_bot_turn)
-
-    def typed(self, text: str) -> None:
-        """The test typed this: Pipecat also puts typed text into the bot's turn, so it is taken
-        out of the reply that carries it."""
-        self._typed.append(text.strip())
 
     async def on_push_frame(self, data: FramePushed) -> None:
         frame = data.frame
@@ -108,19 +100,22 @@ class ConversationObserver(BaseObserver):
 
     def _result(self, call_id: str, name: str, **fields: Any) -> None:
         """A call's result and its outcome arrive as two frames: one event holds both."""
-        event = self._results.get(call_id)
+        event = next(
+            (
+                e
+                for e in self.conversation.events
+                if e.kind == "tool_result" and e.call_id == call_id
+            ),
+            None,
+        )
         if event is None:
             event = self.conversation.add("tool_result", name=name, call_id=call_id)
-            self._results[call_id] = event
         for key, value in fields.items():
             if value is not None and not (key == "result" and event.result is not None):
                 setattr(event, key, value)
 
     async def _on_bot_turn(self, _aggregator: object, message: AssistantTurnStoppedMessage) -> None:
-        text, used = without_typed(message.content or "", list(self._typed))
-        for typed in used:
-            self._typed.remove(typed)
-        text = " ".join(text.split())
+        text = " ".join((message.content or "").split())
         if text or message.interrupted:
             self.replies += 1
             self.conversation.add("reply", text=text, interrupted=message.interrupted)

@@ -438,11 +438,12 @@ class Replayer:
         self.max_open = max_open
         self.sessions: dict[str, ReplaySession] = {}
 
+    @property
+    def full(self) -> bool:
+        """As many replayed connections are open as may be (the server answers 503)."""
+        return sum(r.open for r in self.sessions.values()) >= self.max_open
+
     async def serve(self, request: web.Request) -> web.StreamResponse:
-        if sum(r.open for r in self.sessions.values()) >= self.max_open:
-            message = f"Too many open sessions ({self.max_open}): try again later."
-            error = {"code": 503, "message": message, "status": "UNAVAILABLE"}
-            return web.json_response({"error": error}, status=503)
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, compress=True, heartbeat=None)
         await ws.prepare(request)
         failed = next((r.error for r in self.sessions.values() if r.error), None)

@@ -209,6 +209,10 @@ class Emulator:
         api_version, method = match.groups()
         constrained = method.endswith("Constrained")
         key, token = self._credential(request, constrained)
+        if self.replay is not None and self.replayer.full:
+            return _json_error(
+                503, f"Too many open sessions ({self.max_sessions}): try again later."
+            )
         if self.replay is not None:
             return await self.replayer.serve(request)
         full = self.open_sessions() >= self.max_sessions

@@ -47,12 +47,10 @@ class Recorder:
         self.audio = audio
         self.label = label
         self._scrubber = Scrubber(secrets, audio=audio)
-        self.written: list[Path] = []
 
     def writer(self, model: str) -> CassetteWriter:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         path = self.folder / f"{self.label}-{stamp}-{next(_numbers):04d}.jsonl"
-        self.written.append(path)
         return CassetteWriter(path, self._scrubber, header={"model": model})
 
 
